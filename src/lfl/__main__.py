@@ -1,0 +1,5 @@
+import sys
+
+from lfl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command groups of the `lfl` CLI; each module defines ``register(subparsers)``."""

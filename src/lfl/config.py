@@ -1,0 +1,149 @@
+"""Load and validate the workflow configuration against workflow/schemas/config.schema.yaml.
+
+Errors name the key (as a dotted path) and the schema rule it broke, in one line. Defaults from the
+schema are filled in, so every later step reads complete settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+from lfl.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
+
+LJAT3_BOX_LENGTHS = {"D1": 2.0 * 3.0**0.5, "D2": 1.385, "D3": 2.0 * 2.0**0.5}
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def _with_defaults(validator_class):
+    """A validator that fills each property's ``default`` before checking the object."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": fill_then_check})
+
+
+_Validator = _with_defaults(Draft202012Validator)
+
+
+def _describe(error) -> str:
+    path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    # oneOf failures hide the useful message in the best-matching sub-error
+    from jsonschema.exceptions import best_match
+
+    if error.context:
+        error = best_match(error.context)
+        path = ".".join(str(part) for part in error.absolute_path) or path
+    return f"config key '{path}': {error.message} (schema rule: {error.validator})"
+
+
+def validate_config(config: dict) -> dict:
+    """Validate in place (defaults filled) and return the config; raise ConfigError on the first error."""
+    if not isinstance(config, dict):
+        raise ConfigError("config must be a mapping of keys to values")
+    validator = _Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    # ljat3_minimiser is filled through its $ref default only when present; make it explicit
+    config.setdefault("ljat3_minimiser", {})
+    validator_for_minimiser = _Validator(load_schema()["$defs"]["ljat3_minimiser"])
+    for error in validator_for_minimiser.iter_errors(config["ljat3_minimiser"]):
+        raise ConfigError(f"config key 'ljat3_minimiser': {error.message} (schema rule: {error.validator})")
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    datasets = config["datasets"]
+    for name, study in config["studies"].items():
+        if study["dataset"] not in datasets:
+            raise ConfigError(
+                f"config key 'studies.{name}.dataset': unknown data set '{study['dataset']}' "
+                f"(defined: {', '.join(sorted(datasets))}) (schema rule: reference)"
+            )
+        dataset = datasets[study["dataset"]]
+        if dataset["kind"] == "ljat3":
+            pool_size = dataset["n_samples"] // 2
+            for n_data in as_list(study["n_data"]):
+                if n_data > pool_size:
+                    raise ConfigError(
+                        f"config key 'studies.{name}.n_data': {n_data} is larger than the training pool of "
+                        f"'{study['dataset']}' ({pool_size} = n_samples / 2) (schema rule: pool size)"
+                    )
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    with open(path) as handle:
+        try:
+            config = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    return validate_config(config or {})
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def format_pct(pct: float) -> str:
+    """10 -> '10', 12.5 -> '12.5': stable, readable file-name fragments."""
+    return f"{float(pct):g}"
+
+
+@dataclass(frozen=True)
+class DrawSpec:
+    """One training/testing draw: everything that defines the data of one landscape."""
+
+    dataset: str
+    n_data: int
+    error_pct: float
+    seed: int
+    n_test: int | None
+
+    @property
+    def stem(self) -> str:
+        test = "" if self.n_test is None else f"_t{self.n_test}"
+        return f"{self.dataset}/n{self.n_data}_e{format_pct(self.error_pct)}_s{self.seed}{test}"
+
+
+def draws_of_study(study: dict) -> list[DrawSpec]:
+    return [
+        DrawSpec(study["dataset"], int(n_data), float(pct), int(seed), study.get("n_test"))
+        for n_data in as_list(study["n_data"])
+        for pct in study["error_pct"]
+        for seed in as_list(study["draw_seed"])
+    ]
+
+
+def all_draws(config: dict) -> list[DrawSpec]:
+    seen: dict[str, DrawSpec] = {}
+    for study in config["studies"].values():
+        for draw in draws_of_study(study):
+            seen.setdefault(draw.stem, draw)
+    return list(seen.values())
+
+
+def database_url(config: dict) -> str:
+    """The database URL: LFL_DB_URL from the environment wins over the config (passwords stay out of files)."""
+    return os.environ.get("LFL_DB_URL") or config["database"]["url"]
