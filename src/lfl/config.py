@@ -48,6 +48,10 @@ def _describe(error) -> str:
     # oneOf failures hide the useful message in the best-matching sub-error
     from jsonschema.exceptions import best_match
 
+    if error.validator == "oneOf" and not error.context:
+        # valid under several alternatives, e.g. both `name` and `box_length` given
+        keys = [key for option in error.validator_value for key in option.get("required", [])]
+        return f"config key '{path}': give exactly one of {', '.join(keys)} (schema rule: oneOf)"
     if error.context:
         error = best_match(error.context)
         path = ".".join(str(part) for part in error.absolute_path) or path

@@ -1,0 +1,85 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lfl.config import all_draws, database_url, load_config, validate_config
+from lfl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def config():
+    with open(ROOT / "config.yaml") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_default_config_is_valid_and_gets_defaults(config):
+    validated = validate_config(config)
+    assert validated["ljat3_minimiser"]["memory"] == 4
+    assert validated["ljat3_minimiser"]["rms_gradient"] == 1e-10
+    assert validated["datasets"]["D2"]["z"] == 2.0
+    assert validated["studies"]["label_noise_D2"]["draw_seed"] == 0
+
+
+def test_study_configs_are_valid():
+    for path in sorted((ROOT / "studies").glob("*.yaml")) if (ROOT / "studies").exists() else []:
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "mutate, key, rule",
+    [
+        (lambda c: c["datasets"]["D2"].update(n_sample=3), "datasets.D2", "additionalProperties"),
+        (lambda c: c.update(thred=2), "(top level)", "additionalProperties"),
+        (lambda c: c["studies"]["label_noise_D2"].update(error_pct=[0, 150]), "error_pct.1", "maximum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(error_pct=[-1]), "error_pct.0", "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(n_data="many"), "n_data", "type"),
+        (lambda c: c["studies"]["label_noise_D2"].update(n_data=10**7), "n_data", "pool size"),
+        (lambda c: c["datasets"]["D2"].update(kind="ljat4"), "datasets.D2.kind", "enum"),
+        (lambda c: c["datasets"]["D2"].update(box_length=1.0), "datasets.D2", "oneOf"),
+        (lambda c: c["studies"]["label_noise_D2"].update(dataset="D9"), "dataset", "reference"),
+        (lambda c: c.update(ljat3_minimiser={"memory": 0}), "ljat3_minimiser", "minimum"),
+        (lambda c: c.update(threads=0), "threads", "minimum"),
+    ],
+)
+def test_bad_config_names_key_and_rule(config, mutate, key, rule):
+    bad = copy.deepcopy(config)
+    mutate(bad)
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad)
+    message = str(info.value)
+    assert key in message and f"schema rule: {rule}" in message
+    assert "\n" not in message
+
+
+def test_negative_box_length_is_refused(config):
+    bad = copy.deepcopy(config)
+    del bad["datasets"]["D2"]["name"]
+    bad["datasets"]["D2"]["box_length"] = -1.0
+    with pytest.raises(ConfigError, match="box_length.*exclusiveMinimum"):
+        validate_config(bad)
+
+
+def test_draws_expand_lists(config):
+    config["studies"]["label_noise_D2"].update(n_data=[100, 200], draw_seed=[0, 1])
+    draws = all_draws(validate_config(config))
+    assert len(draws) == 2 * 4 * 2
+    assert len({d.stem for d in draws}) == len(draws)
+
+
+def test_database_url_prefers_environment(config, monkeypatch):
+    validate_config(config)
+    monkeypatch.delenv("LFL_DB_URL", raising=False)
+    assert database_url(config).startswith("sqlite:///")
+    monkeypatch.setenv("LFL_DB_URL", "postgresql+psycopg://u:secret@h/db")
+    assert database_url(config) == "postgresql+psycopg://u:secret@h/db"
+
+
+def test_unreadable_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("datasets: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)

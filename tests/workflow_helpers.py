@@ -1,0 +1,24 @@
+"""Run the real Snakemake workflow of this repository on a tiny config in a temporary folder."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_snakemake(workdir: Path, config: dict, *extra: str, cores: int = 2, env: dict | None = None):
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    environment = dict(os.environ, **(env or {}))
+    # the rules call `lfl`: put this interpreter's scripts first on PATH
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config_path), "--cores", str(cores), "--profile", str(ROOT / "profiles" / "default"),
+        *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir)

@@ -1,0 +1,3 @@
+rule all:
+    input:
+        [draw_path(stem) for stem in DRAWS],
