@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= all
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean clean-cache
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	for script in bench/bench_*.py; do PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python $$script || exit 1; done
 
-clean:
+# numba's on-disk cache does not notice edits to a *called* function in another file: after editing a
+# kernel, drop the caches (CI always starts from none)
+clean-cache:
+	find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
 	rm -rf $(VENV) .snakemake results/*
 	touch results/.gitkeep

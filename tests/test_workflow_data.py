@@ -12,8 +12,14 @@ def digits_config():
     return {
         "results_dir": "results",
         "threads": 1,
-        "datasets": {"digits": {"kind": "digits", "seed": 3}},
-        "studies": {"noise": {"dataset": "digits", "n_data": 50, "error_pct": [0, 50], "draw_seed": 1}},
+        "datasets": {
+            "digits": {"kind": "digits", "seed": 3},
+            "D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5},
+        },
+        "studies": {
+            "noise": {"dataset": "digits", "n_data": 50, "error_pct": [0, 50], "draw_seed": 1},
+            "ljat3": {"dataset": "D2", "n_data": 100, "error_pct": [10], "draw_seed": 0, "n_test": 50},
+        },
     }
 
 
@@ -26,6 +32,11 @@ def test_data_stage_runs_and_is_reproducible(tmp_path):
     np.testing.assert_array_equal(clean.train_inputs, noisy.train_inputs)
     assert load_pool(tmp_path / "results/data/digits.npz").inputs.shape == (1797, 64)
     assert (tmp_path / "results/logs/data/digits.log").exists()
+    ljat3_pool = load_pool(tmp_path / "results/data/D2.npz")
+    assert ljat3_pool.metadata["box_length"] == 1.385 and ljat3_pool.metadata["minimiser"]["memory"] == 4
+    ljat3_draw = load_draw(tmp_path / "results/draws/D2/n100_e10_s0_t50.npz")
+    assert ljat3_draw.mislabelled.sum() == 10 and ljat3_draw.test_labels.size == 50
+    assert ljat3_draw.train_inputs.shape == (100, 2)
     assert (tmp_path / "results/benchmarks/draws/digits/n50_e0_s1.tsv").exists()
     # a second run has nothing to do
     again = run_snakemake(tmp_path, digits_config())

@@ -23,7 +23,25 @@ LJAT3_BOX_LENGTHS = {"D1": 2.0 * 3.0**0.5, "D2": 1.385, "D3": 2.0 * 2.0**0.5}
 
 def load_schema() -> dict:
     with open(SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+        schema = yaml.safe_load(handle)
+    _hoist_ref_defaults(schema, schema.get("$defs", {}))
+    return schema
+
+
+def _hoist_ref_defaults(node, definitions: dict) -> None:
+    """Copy the default of a referenced definition onto each ``$ref`` that has none, so that
+    the default-filling validator (which sees only the referencing schema) fills it in."""
+    if isinstance(node, dict):
+        target = node.get("$ref", "")
+        if target.startswith("#/$defs/") and "default" not in node:
+            referenced = definitions.get(target.rsplit("/", 1)[1], {})
+            if "default" in referenced:
+                node["default"] = copy.deepcopy(referenced["default"])
+        for value in node.values():
+            _hoist_ref_defaults(value, definitions)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_ref_defaults(value, definitions)
 
 
 def _with_defaults(validator_class):
@@ -66,11 +84,6 @@ def validate_config(config: dict) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
     if errors:
         raise ConfigError(_describe(errors[0]))
-    # ljat3_minimiser is filled through its $ref default only when present; make it explicit
-    config.setdefault("ljat3_minimiser", {})
-    validator_for_minimiser = _Validator(load_schema()["$defs"]["ljat3_minimiser"])
-    for error in validator_for_minimiser.iter_errors(config["ljat3_minimiser"]):
-        raise ConfigError(f"config key 'ljat3_minimiser': {error.message} (schema rule: {error.validator})")
     _check_references(config)
     return config
 
@@ -151,3 +164,51 @@ def all_draws(config: dict) -> list[DrawSpec]:
 def database_url(config: dict) -> str:
     """The database URL: LFL_DB_URL from the environment wins over the config (passwords stay out of files)."""
     return os.environ.get("LFL_DB_URL") or config["database"]["url"]
+
+
+def network_tag(network: dict) -> str:
+    """A file-name-safe tag: hidden [10], lambda 1e-4, k None -> 'h10_l0.0001_kfull'."""
+    hidden = "-".join(str(n) for n in network["hidden"])
+    k = network.get("connectivity_k")
+    return f"h{hidden}_l{float(network['lambda']):g}_k{'full' if k is None else k}"
+
+
+@dataclass(frozen=True)
+class LandscapeSpec:
+    """One landscape: a draw, a network and the identity convention; the exploration settings ride along."""
+
+    study: str
+    draw: DrawSpec
+    hidden: tuple[int, ...]
+    lam: float
+    connectivity_k: int | None
+    symmetry: str
+
+    @property
+    def name(self) -> str:
+        network = {"hidden": self.hidden, "lambda": self.lam, "connectivity_k": self.connectivity_k}
+        return f"{self.draw.stem.replace('/', '_')}_{network_tag(network)}_{self.symmetry}"
+
+
+def landscapes_of_study(study_name: str, study: dict) -> list[LandscapeSpec]:
+    return [
+        LandscapeSpec(
+            study=study_name,
+            draw=draw,
+            hidden=tuple(int(n) for n in network["hidden"]),
+            lam=float(network["lambda"]),
+            connectivity_k=network.get("connectivity_k"),
+            symmetry=study["symmetry"],
+        )
+        for network in study.get("networks", [])
+        for draw in draws_of_study(study)
+    ]
+
+
+def all_landscapes(config: dict) -> dict[str, LandscapeSpec]:
+    """Every landscape by name; a landscape shared by two studies is explored once."""
+    landscapes: dict[str, LandscapeSpec] = {}
+    for name, study in config["studies"].items():
+        for spec in landscapes_of_study(name, study):
+            landscapes.setdefault(spec.name, spec)
+    return landscapes
