@@ -1,7 +1,145 @@
-"""`lfl db ...`: placeholder until the database module lands (issue 4)."""
+"""`lfl db ...`: create, inspect, upgrade, export and import the landscape database.
+
+The database URL comes from ``--db``, else the environment's ``LFL_DB_URL``, else ``--config``'s
+``database.url``. Passwords are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="URL", help="SQLAlchemy URL (default: LFL_DB_URL, then --config)")
+    parser.add_argument("--config", metavar="FILE", help="config.yaml whose database.url to use")
 
 
 def register(groups) -> None:
-    parser = groups.add_parser("db", help="landscape database: init, info, export, import")
+    parser = groups.add_parser("db", help="landscape database: init, info, upgrade, export, import")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    del sub
+
+    init = sub.add_parser("init", help="create the schema (an existing database of this version is left as is)")
+    add_database_options(init)
+    init.set_defaults(func=run_init)
+
+    info = sub.add_parser("info", help="schema version and landscapes with their counts")
+    add_database_options(info)
+    info.set_defaults(func=run_info)
+
+    upgrade = sub.add_parser("upgrade", help="upgrade an older schema to this lfl's version")
+    add_database_options(upgrade)
+    upgrade.set_defaults(func=run_upgrade)
+
+    export = sub.add_parser("export", help="write a landscape in PATHSAMPLE's format")
+    add_database_options(export)
+    export.add_argument("--landscape", required=True, help="landscape name")
+    export.add_argument("--out", required=True, help="output directory")
+    export.set_defaults(func=run_export)
+
+    imp = sub.add_parser("import", help="read a PATHSAMPLE directory into a landscape (deduplicated)")
+    add_database_options(imp)
+    imp.add_argument("--landscape", required=True, help="landscape name (created from DIR/landscape.json if new)")
+    imp.add_argument("--dir", required=True, help="directory with min.data, ts.data, points.min, points.ts")
+    imp.set_defaults(func=run_import)
+
+
+def resolve_url(args: argparse.Namespace) -> str:
+    from lfl.errors import ConfigError
+
+    if args.db:
+        return args.db
+    if os.environ.get("LFL_DB_URL"):
+        return os.environ["LFL_DB_URL"]
+    if args.config:
+        from lfl.config import database_url, load_config
+
+        return database_url(load_config(args.config))
+    raise ConfigError("no database given: use --db URL, --config FILE or LFL_DB_URL")
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from lfl.db.engine import SCHEMA_VERSION
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args), create=True) as store:
+        print(f"database {store.url}: lfl schema version {SCHEMA_VERSION}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from lfl.db.engine import SCHEMA_VERSION
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        landscapes = store.landscapes()
+        print(f"database: {store.url} ({store.backend})")
+        print(f"schema version: {SCHEMA_VERSION}")
+        print(f"landscapes: {len(landscapes)}")
+        if landscapes:
+            header = ("id", "name", "dataset", "n_data", "error_pct", "symmetry", "n_dof", "minima", "ts", "attempts", "global_min")
+            rows = [header]
+            for land in landscapes:
+                counts = store.counts(land.id)
+                gmin = store.global_minimum(land.id)
+                spec = land.spec
+                rows.append(
+                    (
+                        str(land.id),
+                        spec.name,
+                        spec.dataset,
+                        str(spec.n_data),
+                        f"{spec.error_pct:g}",
+                        spec.symmetry_mode,
+                        str(spec.n_dof),
+                        str(counts["minima"]),
+                        str(counts["transition_states"]),
+                        str(counts["connect_attempts"]),
+                        "-" if gmin is None else f"{gmin[1]:.10g}",
+                    )
+                )
+            widths = [max(len(r[k]) for r in rows) for k in range(len(header))]
+            for row in rows:
+                print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from lfl.db.engine import make_engine, upgrade_schema
+
+    engine = make_engine(resolve_url(args))
+    try:
+        old, new = upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    if old == new:
+        print(f"database {engine.info_url}: already at schema version {new}")
+    else:
+        print(f"database {engine.info_url}: upgraded from schema version {old} to {new}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from lfl.db.pathsample import export_pathsample
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        counts = export_pathsample(store, args.landscape, args.out)
+    print(f"exported {counts['minima']} minima and {counts['transition_states']} transition states to {args.out}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from lfl.db.pathsample import import_pathsample
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        result = import_pathsample(store, args.landscape, args.dir)
+    print(
+        f"imported into '{args.landscape}': {result.n_new_minima} new minima, "
+        f"{result.n_new_transition_states} new transition states"
+    )
+    return 0

@@ -1,0 +1,150 @@
+"""Opening databases: schema versions (refused untouched, upgraded), bad URLs and files, SQLite settings."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import inspect, text
+
+import lfl.db.engine as engine_module
+from lfl.db import LandscapeStore, MinimaBatch, SchemaVersionError
+from lfl.db.engine import make_engine, upgrade_schema
+from lfl.errors import LflError
+
+
+def _set_version(url: str, version: int) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version})
+    engine.dispose()
+
+
+def _snapshot(url: str) -> tuple:
+    """What a refused open must not change: the SQLite file's bytes, or the PostgreSQL schema and rows."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            return ("sqlite", hashlib.sha256(Path(engine.url.database).read_bytes()).hexdigest())
+        with engine.connect() as conn:
+            columns = {t: sorted(c["name"] for c in inspect(conn).get_columns(t)) for t in inspect(conn).get_table_names()}
+            versions = conn.execute(text("SELECT version FROM schema_version ORDER BY version")).scalars().all()
+            n_minima = conn.execute(text("SELECT count(*) FROM minima")).scalar()
+        return ("postgres", columns, versions, n_minima)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def populated(db_url, make_spec):
+    with LandscapeStore(db_url, create=True) as store:
+        land = store.get_or_create_landscape(make_spec())
+        store.ingest(land.id, minima=MinimaBatch([0.1, 0.2], np.eye(2, 12)))
+    return db_url
+
+
+@pytest.mark.parametrize("version,word", [(99, "newer"), (0, "older")])
+def test_a_database_of_another_schema_version_is_refused_untouched(populated, version, word):
+    _set_version(populated, version)
+    before = _snapshot(populated)
+    with pytest.raises(SchemaVersionError, match=f"schema version {version}, {word} than this lfl's 1"):
+        LandscapeStore(populated)
+    with pytest.raises(SchemaVersionError):
+        LandscapeStore(populated, create=True)  # init refuses it too
+    assert _snapshot(populated) == before
+
+
+def test_upgrade_applies_the_versioned_steps_in_one_transaction(populated, monkeypatch):
+    def add_note_column(conn):
+        conn.execute(text("ALTER TABLE minima ADD COLUMN note VARCHAR(50)"))
+
+    def broken_step(conn):
+        conn.execute(text("ALTER TABLE minima ADD COLUMN half_done INTEGER"))
+        raise LflError("step 2 -> 3 failed")
+
+    # pretend this code is schema version 3 and the database version 1
+    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(engine_module, "UPGRADES", {1: add_note_column, 2: broken_step})
+    with pytest.raises(SchemaVersionError, match="older than this lfl's 3: run `lfl db upgrade`"):
+        LandscapeStore(populated)
+    before = _snapshot(populated)
+    engine = make_engine(populated)
+    with pytest.raises(LflError, match="step 2 -> 3 failed"):
+        upgrade_schema(engine)
+    assert _snapshot(populated) == before  # nothing of the failed upgrade remains
+
+    monkeypatch.setattr(engine_module, "UPGRADES", {1: add_note_column, 2: lambda conn: None})
+    assert upgrade_schema(engine) == (1, 3)
+    assert upgrade_schema(engine) == (3, 3)
+    with engine.connect() as conn:
+        assert "note" in {c["name"] for c in inspect(conn).get_columns("minima")}
+        assert conn.execute(text("SELECT n_minima FROM landscape_summary")).scalar() == 2
+    engine.dispose()
+    with LandscapeStore(populated) as store:
+        assert store.counts(1)["minima"] == 2
+
+
+def test_upgrade_without_a_step_is_refused(populated, monkeypatch):
+    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(engine_module, "UPGRADES", {})
+    engine = make_engine(populated)
+    with pytest.raises(LflError, match="no upgrade step from schema version 1 to 2"):
+        upgrade_schema(engine)
+    engine.dispose()
+
+
+def test_init_is_idempotent(db_url):
+    for _ in range(2):
+        with LandscapeStore(db_url, create=True) as store:
+            assert store.landscapes() == []
+
+
+def test_urls_that_point_nowhere_give_one_clear_error(tmp_path):
+    missing = tmp_path / "nowhere" / "x.sqlite"
+    with pytest.raises(LflError, match="no database at .*does not exist; run `lfl db init`"):
+        LandscapeStore(f"sqlite:///{missing}")
+    assert not missing.exists() and not missing.parent.exists()
+    with pytest.raises(LflError, match="cannot use database postgresql\\+psycopg://postgres:\\*\\*\\*@127.0.0.1:1/test"):
+        LandscapeStore("postgresql://postgres:secret@127.0.0.1:1/test")
+    with pytest.raises(LflError, match="not a database URL"):
+        LandscapeStore("no url at all")
+    with pytest.raises(LflError, match="unsupported database"):
+        LandscapeStore("mysql://u@h/db")
+
+
+def test_an_empty_postgres_schema_without_init_is_refused(pg_url):
+    with pytest.raises(LflError, match="has no lfl schema: run `lfl db init`"):
+        LandscapeStore(pg_url)
+
+
+def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path):
+    path = tmp_path / "notes.sqlite"
+    content = b"these are my notes, not a database\n" * 200
+    path.write_bytes(content)
+    for create in (False, True):
+        with pytest.raises(LflError, match="cannot use database .*file is not a database"):
+            LandscapeStore(f"sqlite:///{path}", create=create)
+    assert path.read_bytes() == content
+
+
+def test_a_foreign_sqlite_database_with_lfl_tables_but_no_version_is_refused(tmp_path):
+    path = tmp_path / "foreign.sqlite"
+    engine = make_engine(f"sqlite:///{path}", create=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE minima (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(LflError, match="lfl tables \\(minima\\) but no schema_version"):
+        LandscapeStore(f"sqlite:///{path}", create=True)
+
+
+def test_sqlite_settings(sqlite_url):
+    with LandscapeStore(sqlite_url, create=True) as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 60000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
