@@ -3,3 +3,4 @@ include: "workflow/rules/common.smk"
 # an included file's first rule is not the default target unless the include says so
 include: "workflow/rules/all.smk", overwrite_default_target=True
 include: "workflow/rules/data.smk"
+include: "workflow/rules/landscape.smk"

@@ -43,6 +43,16 @@ def test_study_configs_are_valid():
         (lambda c: c["studies"]["label_noise_D2"].update(dataset="D9"), "dataset", "reference"),
         (lambda c: c.update(ljat3_minimiser={"memory": 0}), "ljat3_minimiser", "minimum"),
         (lambda c: c.update(threads=0), "threads", "minimum"),
+        (lambda c: c.update(database={"url": "postgresql://u:secret@h/db"}), "database.url", "no secrets in files"),
+        (lambda c: c.update(database={"url": "not a url"}), "database.url", "format"),
+        (lambda c: c["studies"]["label_noise_D2"].update(networks=[{"hidden": [0], "lambda": 1e-4}]), "hidden.0",
+         "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(networks=[{"hidden": [3], "lambda": 1e-4,
+                                                                   "connectivity_k": 0}]), "connectivity_k", "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(basin_hopping={"steps": 0}), "steps", "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(basin_hopping={"temperature": -1}), "temperature",
+         "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(networks=[{"hidden": [3]}]), "networks.0", "required"),
     ],
 )
 def test_bad_config_names_key_and_rule(config, mutate, key, rule):

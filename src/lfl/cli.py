@@ -13,7 +13,7 @@ import sys
 
 from lfl.threads import set_thread_environment
 
-COMMAND_GROUPS = ("data", "db")
+COMMAND_GROUPS = ("data", "db", "explore", "ingest")
 
 log = logging.getLogger("lfl")
 

@@ -89,6 +89,12 @@ def validate_config(config: dict) -> dict:
 
 
 def _check_references(config: dict) -> None:
+    url = config["database"]["url"]
+    if url and _has_password(url):
+        raise ConfigError(
+            "config key 'database.url': holds a password; set the URL in the environment as LFL_DB_URL "
+            "instead (schema rule: no secrets in files)"
+        )
     datasets = config["datasets"]
     for name, study in config["studies"].items():
         if study["dataset"] not in datasets:
@@ -105,6 +111,16 @@ def _check_references(config: dict) -> None:
                         f"config key 'studies.{name}.n_data': {n_data} is larger than the training pool of "
                         f"'{study['dataset']}' ({pool_size} = n_samples / 2) (schema rule: pool size)"
                     )
+
+
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        raise ConfigError(f"config key 'database.url': {url!r} is not an SQLAlchemy URL (schema rule: format)") from None
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -162,8 +178,10 @@ def all_draws(config: dict) -> list[DrawSpec]:
 
 
 def database_url(config: dict) -> str:
-    """The database URL: LFL_DB_URL from the environment wins over the config (passwords stay out of files)."""
-    return os.environ.get("LFL_DB_URL") or config["database"]["url"]
+    """The database URL: LFL_DB_URL from the environment wins over the config (passwords stay out of
+    files); without either, an SQLite file in the results folder."""
+    configured = config.get("database", {}).get("url")
+    return os.environ.get("LFL_DB_URL") or configured or f"sqlite:///{config['results_dir']}/landscapes.sqlite"
 
 
 def network_tag(network: dict) -> str:
@@ -173,9 +191,14 @@ def network_tag(network: dict) -> str:
     return f"h{hidden}_l{float(network['lambda']):g}_k{'full' if k is None else k}"
 
 
-@dataclass(frozen=True)
-class LandscapeSpec:
-    """One landscape: a draw, a network and the identity convention; the exploration settings ride along."""
+# basin-hopping keys that decide which jobs exist (not how one job runs): kept out of the definition
+# so that more runs or steps later add jobs instead of invalidating the finished ones
+_SCHEDULE_KEYS = ("runs", "steps", "chunk")
+
+
+@dataclass(frozen=True, eq=False)
+class ConfiguredLandscape:
+    """One landscape of a study: a draw, a network, the identity convention and how to explore it."""
 
     study: str
     draw: DrawSpec
@@ -183,31 +206,59 @@ class LandscapeSpec:
     lam: float
     connectivity_k: int | None
     symmetry: str
+    study_settings: dict
+
+    @property
+    def network(self) -> dict:
+        return {"hidden": list(self.hidden), "lambda": self.lam, "connectivity_k": self.connectivity_k}
 
     @property
     def name(self) -> str:
-        network = {"hidden": self.hidden, "lambda": self.lam, "connectivity_k": self.connectivity_k}
-        return f"{self.draw.stem.replace('/', '_')}_{network_tag(network)}_{self.symmetry}"
+        return f"{self.draw.stem.replace('/', '_')}_{network_tag(self.network)}_{self.symmetry}"
+
+    @property
+    def schedule(self) -> dict:
+        """runs, steps, chunk: how many basin-hopping jobs there are."""
+        bh = self.study_settings["basin_hopping"]
+        return {key: bh[key] for key in _SCHEDULE_KEYS}
+
+    def definition(self) -> dict:
+        """What a job needs to know about the landscape (written to its definition file)."""
+        settings = self.study_settings
+        return {
+            "name": self.name,
+            "study": self.study,
+            "dataset": self.draw.dataset,
+            "draw": {"n_data": self.draw.n_data, "error_pct": self.draw.error_pct, "seed": self.draw.seed,
+                     "n_test": self.draw.n_test},
+            "network": self.network,
+            "symmetry": self.symmetry,
+            "identity": dict(settings["identity"]),
+            "minimiser": dict(settings["minimiser"]),
+            "basin_hopping": {k: v for k, v in settings["basin_hopping"].items() if k not in _SCHEDULE_KEYS},
+        }
 
 
-def landscapes_of_study(study_name: str, study: dict) -> list[LandscapeSpec]:
+def landscapes_of_study(study_name: str, study: dict) -> list[ConfiguredLandscape]:
+    settings = {key: study[key] for key in ("identity", "minimiser", "basin_hopping")}
     return [
-        LandscapeSpec(
+        ConfiguredLandscape(
             study=study_name,
             draw=draw,
             hidden=tuple(int(n) for n in network["hidden"]),
             lam=float(network["lambda"]),
             connectivity_k=network.get("connectivity_k"),
             symmetry=study["symmetry"],
+            study_settings=settings,
         )
         for network in study.get("networks", [])
         for draw in draws_of_study(study)
     ]
 
 
-def all_landscapes(config: dict) -> dict[str, LandscapeSpec]:
-    """Every landscape by name; a landscape shared by two studies is explored once."""
-    landscapes: dict[str, LandscapeSpec] = {}
+def all_landscapes(config: dict) -> dict[str, ConfiguredLandscape]:
+    """Every landscape by name; a landscape shared by two studies is explored with the first one's settings."""
+    landscapes: dict[str, ConfiguredLandscape] = {}
     for name, study in config["studies"].items():
         for spec in landscapes_of_study(name, study):
             landscapes.setdefault(spec.name, spec)

@@ -1,7 +1,11 @@
 # Validate the config (defaults filled in) and name every file the rules produce.
 import sys
 
-from lfl.config import all_draws, validate_config, LJAT3_BOX_LENGTHS
+import math
+import shlex
+import os
+
+from lfl.config import all_draws, all_landscapes, database_url, validate_config
 from lfl.errors import ConfigError
 
 try:
@@ -13,6 +17,12 @@ except ConfigError as exc:
 R = config["results_dir"]
 THREADS = config["threads"]
 DRAWS = {draw.stem: draw for draw in all_draws(config)}
+LANDSCAPES = all_landscapes(config)
+# LFL_DB_URL (with any password) stays in the environment, where `lfl` reads it: it never appears on a
+# command line; without it, jobs get the configured URL
+DB_ARGUMENT = "" if os.environ.get("LFL_DB_URL") else "--db " + shlex.quote(
+    config["database"]["url"] or f"sqlite:///{R}/landscapes.sqlite"
+)
 
 
 def pool_path(dataset):
@@ -44,3 +54,31 @@ def draw_arguments(wildcards):
     draw = DRAWS[wildcards.stem]
     n_test = "" if draw.n_test is None else f" --n-test {draw.n_test}"
     return f"--n-data {draw.n_data} --error-pct {draw.error_pct!r} --seed {draw.seed}{n_test}"
+
+
+def definition_path(landscape):
+    return f"{R}/landscapes/{landscape}/definition.json"
+
+
+def chunk_path(landscape, run, chunk):
+    return f"{R}/landscapes/{landscape}/minima/run{run}_chunk{chunk}.npz"
+
+
+def receipt_path(landscape, run, chunk):
+    return f"{R}/landscapes/{landscape}/ingested/run{run}_chunk{chunk}.json"
+
+
+def chunks_of(landscape):
+    """(run, chunk) of every basin-hopping job: runs x ceil(steps / chunk)."""
+    schedule = LANDSCAPES[landscape].schedule
+    n_chunks = math.ceil(schedule["steps"] / schedule["chunk"])
+    return [(run, chunk) for run in range(schedule["runs"]) for chunk in range(n_chunks)]
+
+
+def previous_chunk(wildcards):
+    chunk = int(wildcards.chunk)
+    return [] if chunk == 0 else [chunk_path(wildcards.landscape, wildcards.run, chunk - 1)]
+
+
+def minima_receipts():
+    return [receipt_path(name, run, chunk) for name in LANDSCAPES for run, chunk in chunks_of(name)]

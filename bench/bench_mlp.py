@@ -1,0 +1,287 @@
+"""Benchmark of the MLP loss kernels (lfl.systems.mlp) against plain vectorised numpy, same run.
+
+Prints, per network: energy+gradient evaluations per second (compiled kernel and numpy), their
+ratio, the agreement of the two, then the dense Hessian of [2,10,4,1000] (compiled R-operator
+columns against an analytic numpy Hessian), the batched call, and where the time of the small
+kernel goes. Single-threaded (one core: what a Snakemake job with threads: 1 gets).
+
+Timing: ``--repeats`` rounds, each timing every contender on a batch of calls in turn (so that a
+busy machine slows all of them alike); the figure is the best round, the median in brackets.
+
+    python bench/bench_mlp.py [--repeats 15] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_name] = "1"
+
+import numpy as np  # noqa: E402
+
+from lfl.systems import mlp_kernels as kernels  # noqa: E402
+from lfl.systems.mlp import MLPSystem  # noqa: E402
+from lfl.systems.network import parse_network_spec  # noqa: E402
+
+
+# ------------------------------------------------------------------ numpy reference implementations
+def numpy_energy_gradient(full, layers_shape, inputs_t, inputs, labels, lam):
+    """Straightforward vectorised numpy: items as columns, one matrix product per layer."""
+    n_items = labels.size
+    weights, biases, offset = [], [], 0
+    for n_rows, n_prev in layers_shape:
+        weights.append(full[offset : offset + n_rows * n_prev].reshape(n_rows, n_prev))
+        offset += n_rows * n_prev
+        biases.append(full[offset : offset + n_rows])
+        offset += n_rows
+    acts = [inputs_t]
+    for w, b in zip(weights[:-1], biases[:-1]):
+        acts.append(np.tanh(w @ acts[-1] + b[:, None]))
+    logits = weights[-1] @ acts[-1] + biases[-1][:, None]
+    shifted = logits - logits.max(axis=0)
+    exps = np.exp(shifted)
+    totals = exps.sum(axis=0)
+    columns = np.arange(n_items)
+    energy = np.mean(np.log(totals) - shifted[labels, columns]) + lam * full @ full
+    delta = exps / totals
+    delta[labels, columns] -= 1.0
+    delta /= n_items
+    grads = []
+    for layer in range(len(weights) - 1, -1, -1):
+        prev = acts[layer]
+        grads.append((delta.sum(axis=1), delta @ (inputs if layer == 0 else prev.T)))
+        if layer:
+            delta = (weights[layer].T @ delta) * (1.0 - prev * prev)
+    gradient = np.concatenate([np.concatenate([gw.ravel(), gb]) for gb, gw in reversed(grads)])
+    return energy, gradient + 2.0 * lam * full
+
+
+def numpy_hessian_one_hidden_layer(full, n_in, n_hidden, n_out, inputs, labels, lam):
+    """Exact Hessian of a one-hidden-layer network: Gauss-Newton part from per-item Jacobians plus
+    the curvature of the outputs, all vectorised over items."""
+    n_items = labels.size
+    o = 0
+    w1 = full[o : o + n_hidden * n_in].reshape(n_hidden, n_in)
+    o += n_hidden * n_in
+    b1 = full[o : o + n_hidden]
+    o += n_hidden
+    w2 = full[o : o + n_out * n_hidden].reshape(n_out, n_hidden)
+    o += n_out * n_hidden
+    b2 = full[o : o + n_out]
+    h = np.tanh(inputs @ w1.T + b1)  # (N, H)
+    slope = 1.0 - h * h
+    y = h @ w2.T + b2
+    p = np.exp(y - y.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    g = p.copy()
+    g[np.arange(n_items), labels] -= 1.0  # dE/dy per item (times N)
+    n_params = full.size
+    i_w1, i_b1 = 0, n_hidden * n_in
+    i_w2 = i_b1 + n_hidden
+    i_b2 = i_w2 + n_out * n_hidden
+    jac = np.zeros((n_items, n_out, n_params))
+    ws = w2[None, :, :] * slope[:, None, :]  # (N, O, H): dy_c/dz_j
+    jac[:, :, i_w1:i_b1] = (ws[:, :, :, None] * inputs[:, None, None, :]).reshape(n_items, n_out, -1)
+    jac[:, :, i_b1:i_w2] = ws
+    for c in range(n_out):
+        jac[:, c, i_w2 + c * n_hidden : i_w2 + (c + 1) * n_hidden] = h
+        jac[:, c, i_b2 + c] = 1.0
+    jp = np.einsum("no,nop->np", p, jac)
+    hess = (np.einsum("no,nop,noq->pq", p, jac, jac, optimize=True) - jp.T @ jp) / n_items
+    # curvature: sum_c g_c d2 y_c
+    for c in range(n_out):
+        gs = g[:, c : c + 1] * slope  # (N, H)
+        cross_w = np.einsum("nj,ni->ji", gs, inputs) / n_items  # d2/dW2[c,j] dW1[j,i]
+        cross_b = gs.sum(axis=0) / n_items
+        for j in range(n_hidden):
+            row = i_w2 + c * n_hidden + j
+            cols = np.arange(i_w1 + j * n_in, i_w1 + (j + 1) * n_in)
+            hess[row, cols] += cross_w[j]
+            hess[cols, row] += cross_w[j]
+            hess[row, i_b1 + j] += cross_b[j]
+            hess[i_b1 + j, row] += cross_b[j]
+    r = (g @ w2) * (-2.0 * h * slope) / n_items  # (N, H)
+    ext = np.concatenate([inputs, np.ones((n_items, 1))], axis=1)
+    for j in range(n_hidden):
+        block = np.einsum("n,ni,nk->ik", r[:, j], ext, ext)
+        idx = np.concatenate([np.arange(i_w1 + j * n_in, i_w1 + (j + 1) * n_in), [i_b1 + j]])
+        hess[np.ix_(idx, idx)] += block
+    return hess + 2.0 * lam * np.eye(n_params)
+
+
+# ------------------------------------------------------------------------------------------- timing
+def interleaved(contenders: dict, repeats: int, target_s: float = 0.05) -> dict:
+    """Per-call seconds (best round, median round) of every contender, timed in turn each round."""
+    calls = {}
+    for name, fn in contenders.items():
+        fn()
+        start = time.perf_counter()
+        fn()
+        single = max(time.perf_counter() - start, 1e-7)
+        calls[name] = max(1, int(target_s / single))
+    rounds = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            n = calls[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            rounds[name].append((time.perf_counter() - start) / n)
+    return {name: (min(times), float(np.median(times))) for name, times in rounds.items()}
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1e6:9.1f} us" if seconds < 1e-2 else f"{seconds * 1e3:9.2f} ms"
+
+
+def data_for(n_in: int, n_out: int, n_items: int, rng: np.random.Generator):
+    if n_in == 64:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        order = rng.permutation(len(digits.target))[:n_items]
+        return digits.data[order] / 16.0, digits.target[order], "sklearn digits"
+    if n_in == 2:
+        return rng.uniform(0.8, 3.5, size=(n_items, 2)), rng.integers(0, n_out, n_items), "random (r12, r13)-like"
+    return rng.uniform(0.0, 1.0, size=(n_items, n_in)), rng.integers(0, n_out, n_items), "random uniform [0,1]"
+
+
+def bench_energy_gradient(spec_list, repeats: int, rng) -> None:
+    spec = parse_network_spec(spec_list)
+    data, labels, source = data_for(spec.inputs, spec.outputs, spec.n_data, rng)
+    system = MLPSystem(spec, data, labels)
+    x = system.random_weights(rng, 0.5)
+    shapes = [(spec.layer_sizes[l], spec.layer_sizes[l - 1]) for l in range(1, len(spec.layer_sizes))]
+    inputs_t = np.ascontiguousarray(data.T)
+    grad = np.empty(system.n_dof)
+    args = system.kernel_args
+
+    def compiled():
+        system.kernel(x, grad, *args)
+
+    def reference():
+        numpy_energy_gradient(x, shapes, inputs_t, data, labels, spec.lam)
+
+    e_ref, g_ref = numpy_energy_gradient(x, shapes, inputs_t, data, labels, spec.lam)
+    e_new, g_new = system.energy_gradient(x)
+    v = rng.normal(size=system.n_dof)
+    times = interleaved(
+        {
+            "compiled": compiled,
+            "numpy": reference,
+            "python api": lambda: system.energy_gradient(x),
+            "hv": lambda: system.hessian_vector(x, v),
+        },
+        repeats,
+    )
+    best_c, med_c = times["compiled"]
+    best_n, med_n = times["numpy"]
+    print(f"{spec.label():<24} {system.n_dof:5d} weights, {source}, BLAS first layer: {system.blas_first}")
+    print(f"  compiled kernel   {fmt(best_c)} ({fmt(med_c).strip()})  {1 / best_c:10.0f} evaluations/s")
+    print(f"  system.energy_gradient (Python call) {fmt(times['python api'][0]).strip()}, "
+          f"Hessian-vector product {fmt(times['hv'][0]).strip()}")
+    print(f"  numpy reference   {fmt(best_n)} ({fmt(med_n).strip()})  {1 / best_n:10.0f} evaluations/s")
+    print(f"  speed-up          {best_n / best_c:9.2f}x  (medians {med_n / med_c:.2f}x)")
+    print(f"  agreement         |dE| = {abs(e_new - e_ref):.1e}, max |dg| / max |g| = {np.abs(g_new - g_ref).max() / np.abs(g_ref).max():.1e}")
+    return system, x
+
+
+def bench_hessian(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
+    spec = system.spec
+    hess = system.hessian(x)
+    reference = numpy_hessian_one_hidden_layer(
+        system.full_weights(x), spec.inputs, spec.hidden[0], spec.outputs, system.inputs, system.labels, spec.lam
+    )
+    v = np.random.default_rng(5).normal(size=system.n_dof)
+    times = interleaved(
+        {
+            "compiled": lambda: system.hessian(x),
+            "numpy": lambda: numpy_hessian_one_hidden_layer(
+                system.full_weights(x), spec.inputs, spec.hidden[0], spec.outputs, system.inputs, system.labels, spec.lam
+            ),
+            "hv": lambda: system.hessian_vector(x, v),
+        },
+        max(3, repeats // 3),
+        target_s=0.1,
+    )
+    print(f"dense Hessian {spec.label()} ({system.n_dof} x {system.n_dof}), exact both ways")
+    print(f"  compiled (R-operator columns) {fmt(times['compiled'][0])}   numpy analytic {fmt(times['numpy'][0])}"
+          f"   speed-up {times['numpy'][0] / times['compiled'][0]:.2f}x")
+    print(f"  agreement max |dH| / max |H| = {np.abs(hess - reference).max() / np.abs(reference).max():.1e}")
+    print(f"  one Hessian-vector product {fmt(times['hv'][0]).strip()}")
+
+
+def bench_batch(system: MLPSystem, repeats: int, rng, n_images: int = 16) -> None:
+    xs = np.array([system.random_weights(rng, 0.5) for _ in range(n_images)])
+    times = interleaved(
+        {
+            "batch": lambda: system.energy_gradient_batch(xs),
+            "loop": lambda: [system.energy_gradient(x) for x in xs],
+        },
+        max(3, repeats // 3),
+    )
+    print(f"  batch of {n_images}: {fmt(times['batch'][0] / n_images).strip()} per vector "
+          f"(one by one {fmt(times['loop'][0] / n_images).strip()})")
+
+
+def breakdown(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
+    """Where the time of one energy+gradient goes (the kernel's own phases, timed separately)."""
+    var_index, n_full, sizes, xt, labels, lam, blas_first, work = system.kernel_args
+    n_items = labels.size
+    views = kernels.tape_views(work, sizes, n_items, n_full)
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = views
+    gradient = np.empty(system.n_dof)
+    system.kernel(x, gradient, *system.kernel_args)
+    block = np.random.default_rng(0).normal(size=(int(sizes[1]), n_items))
+    scratch_block = block.copy()
+    exps_in = -np.abs(np.random.default_rng(1).normal(size=int(sizes[-1]) * n_items))
+    exps_out = np.empty_like(exps_in)
+    times = interleaved(
+        {
+            "kernel": lambda: system.kernel(x, gradient, *system.kernel_args),
+            "forward": lambda: kernels.forward(w_full, sizes, xt, blas_first, False, acts, logits),
+            "softmax": lambda: kernels.softmax_cross_entropy(logits, labels, probs, out_delta, 1.0 / n_items, True, scratch),
+            "backward": lambda: kernels.backward(w_full, sizes, xt, blas_first, False, acts, out_delta, upstream, delta, grad_full),
+            "tanh": lambda: kernels.tanh_inplace(scratch_block),
+            "numpy tanh": lambda: np.tanh(block, out=scratch_block),
+            "exp": lambda: kernels.exp_array(exps_in, exps_out),
+            "numpy exp": lambda: np.exp(exps_in, out=exps_out),
+        },
+        repeats,
+    )
+    t = {name: value[0] for name, value in times.items()}
+    n_tanh = block.size
+    print(f"where the time goes, {system.spec.label()} (compiled kernel {fmt(t['kernel']).strip()}):")
+    print(f"  forward (affine + {n_tanh} tanh)   {fmt(t['forward'])}")
+    print(f"  softmax + cross-entropy ({exps_in.size} exp) {fmt(t['softmax'])}")
+    print(f"  backward (gradients)            {fmt(t['backward'])}")
+    print(f"  of which transcendentals: {n_tanh} tanh {fmt(t['tanh']).strip()} (numpy's SIMD tanh "
+          f"{fmt(t['numpy tanh']).strip()}), {exps_in.size} exp {fmt(t['exp']).strip()} (numpy {fmt(t['numpy exp']).strip()})")
+    floor = t["tanh"] + t["exp"]
+    print(f"  transcendental floor {fmt(floor).strip()} = {100 * floor / t['kernel']:.0f}% of the kernel")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="skip the 784-input network")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(2024)
+    print(f"bench_mlp: python {sys.version.split()[0]}, numpy {np.__version__}, 1 thread, best of {args.repeats} rounds (median)")
+    small, x_small = bench_energy_gradient([2, 10, 4, 1000, 1e-4], args.repeats, rng)
+    bench_batch(small, args.repeats, rng)
+    digits, _ = bench_energy_gradient([64, 10, 10, 1000, 0.1], args.repeats, rng)
+    if not args.quick:
+        mnist, _ = bench_energy_gradient([784, 10, 10, 1000, 0.1], max(3, args.repeats // 3), rng)
+        bench_batch(mnist, max(3, args.repeats // 3), rng)
+    bench_hessian(small, x_small, args.repeats)
+    breakdown(small, x_small, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Analysis of stored landscapes: per-minimum metrics (AUC, loss, accuracy), summaries, figures."""

@@ -1,0 +1,69 @@
+"""Basin-hopping chunk files: the distinct minima one job found, and the walker state it ended in.
+
+One ``.npz`` per (landscape, run, chunk), written atomically. Arrays: ``coords`` (m, n_dof),
+``energies``, ``rms_gradient``, ``n_negative``, ``lowest_eigenvalue``, ``log_prod_positive``,
+``found_at_step``; the walker: ``state_x``, ``state_energy``, ``state_step_size``,
+``state_steps_done``, ``state_n_accepted``; ``metadata`` (JSON) with the counts and rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lfl.data.pool import load_npz, save_npz
+from lfl.errors import DataError
+from lfl.explore.basin_hopping import BasinHoppingReport, VerifiedMinimum, WalkerState
+
+_MINIMA_ARRAYS = ("coords", "energies", "rms_gradient", "n_negative", "lowest_eigenvalue", "log_prod_positive",
+                  "found_at_step")
+
+
+@dataclass
+class Chunk:
+    coords: np.ndarray
+    energies: np.ndarray
+    rms_gradient: np.ndarray
+    n_negative: np.ndarray
+    lowest_eigenvalue: np.ndarray
+    log_prod_positive: np.ndarray
+    found_at_step: np.ndarray
+    state: WalkerState
+    metadata: dict
+
+
+def save_chunk(path: str | Path, minima: list[VerifiedMinimum], report: BasinHoppingReport, metadata: dict,
+               n_dof: int) -> None:
+    state = report.state
+    arrays = {
+        "coords": np.array([m.x for m in minima], dtype=np.float64).reshape(len(minima), n_dof),
+        "energies": np.array([m.energy for m in minima], dtype=np.float64),
+        "rms_gradient": np.array([m.rms_gradient for m in minima], dtype=np.float64),
+        "n_negative": np.array([m.n_negative for m in minima], dtype=np.int64),
+        "lowest_eigenvalue": np.array([m.lowest_eigenvalue for m in minima], dtype=np.float64),
+        "log_prod_positive": np.array([m.log_prod_positive for m in minima], dtype=np.float64),
+        "found_at_step": np.array([m.step for m in minima], dtype=np.int64),
+        "state_x": np.asarray(state.x, dtype=np.float64),
+        "state_energy": np.float64(state.energy),
+        "state_step_size": np.float64(state.step_size),
+        "state_steps_done": np.int64(state.steps_done),
+        "state_n_accepted": np.int64(state.n_accepted),
+    }
+    save_npz(path, arrays, metadata)
+
+
+def load_chunk(path: str | Path) -> Chunk:
+    arrays, metadata = load_npz(path)
+    missing = [name for name in (*_MINIMA_ARRAYS, "state_x") if name not in arrays]
+    if missing:
+        raise DataError(f"{path}: not a basin-hopping chunk (missing {', '.join(missing)})")
+    state = WalkerState(
+        x=arrays["state_x"],
+        energy=float(arrays["state_energy"]),
+        step_size=float(arrays["state_step_size"]),
+        steps_done=int(arrays["state_steps_done"]),
+        n_accepted=int(arrays["state_n_accepted"]),
+    )
+    return Chunk(**{name: arrays[name] for name in _MINIMA_ARRAYS}, state=state, metadata=metadata)

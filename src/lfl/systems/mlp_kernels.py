@@ -1,0 +1,716 @@
+"""Compiled kernels of the MLP loss (SCIENCE.md §3): energy, gradient, Hessian-vector product.
+
+Everything works on the *full* weight layout of :mod:`lfl.systems.network` (per layer ``W_l``
+row-major, then ``b_l``); :func:`kernel` and the other entry points scatter the variable weights
+into it and gather the results back.
+
+Speed (see DESIGN.md, performance notes):
+
+- data items are innermost and contiguous everywhere (``xt`` is inputs x items), so every inner loop
+  runs over items with unit stride and the compiler vectorises it; loops index row views from 0
+  (an index like ``start + k`` keeps numba's negative-index wrap-around check and stops vectorising);
+- tanh and exp go through one vectorisable expm1 (Cody-Waite reduction, degree-11
+  polynomial, 2**k built from its bits), because numba calls scalar libm for ``np.tanh``/``np.exp``;
+  relative error below 5e-16 (tests/test_mlp.py checks it against numpy);
+- matrix products go through BLAS (``np.dot`` into preallocated arrays: register-blocked, about
+  twice as fast as item loops even for a 4 x 10 layer), except a narrow first layer (few inputs),
+  which runs an item loop with tanh fused in, and the direction terms of the R-operator, whose
+  item loops skip zero blocks (a Hessian column's direction is a unit vector);
+- ``log`` of the softmax normalisers is taken of products of blocks of items (one call per block).
+
+Fast-math: element-wise loops allow fused multiply-add only (``contract``); loops that sum over
+items also allow reassociation (``reassoc``), so a sum is split over SIMD lanes. Nothing assumes
+finite values: NaN weights give a NaN energy (the L2 term alone guarantees it, even with lambda 0).
+
+Work arrays ("tape"), float64, N = items, H = hidden nodes of all layers stacked in layer order:
+``acts`` (H, N) activations; ``upstream`` (H, N) dE/da; ``delta`` (H, N) dE/dz; ``probs``
+(n_out, N) class probabilities; ``out_delta`` (n_out, N) dE/dy = (p - onehot)/N; ``logits``
+(n_out, N).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_ELEMENTWISE = {"contract"}
+_SUMS = {"contract", "reassoc"}
+
+_INV_LN2 = 1.4426950408889634
+_SHIFTER = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds to an integer
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm split of ln 2: k * _LN2_HI is exact for |k| < 2**20
+_LN2_LO = 1.90821492927058770002e-10
+_TANH_CLAMP = 40.0  # |2z| beyond this: tanh(z) rounds to +-1 exactly
+_EXP_FLOOR = -700.0  # exp below this is returned as 0 (keeps the exponent field normal)
+# (expm1(r) - r) / r**2 on |r| <= ln2/2: Chebyshev interpolant of degree 9 computed in 50-digit
+# decimal arithmetic; expm1 = r + r**2 P(r) has relative error below 5e-17 before rounding.
+_P0, _P1, _P2, _P3, _P4 = 0.5000000000000001, 0.16666666666666669, 0.04166666666662413, 0.008333333333330062, 0.0013888888917213717
+_P5, _P6, _P7, _P8, _P9 = 0.00019841269863053618, 2.4801521295954376e-05, 2.7557268459997064e-06, 2.7620088445409746e-07, 2.510038549551032e-08
+
+
+@intrinsic
+def _bits_as_float(typingctx, bits):
+    """Reinterpret the 64 bits of an int64 as a float64 (vectorisable, unlike ldexp)."""
+    signature = types.float64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return signature, codegen
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _expm1_parts(w):
+    """(2**k, expm1(r)) with w = k ln2 + r, |r| <= ln2/2, for -1022 < k < 1024."""
+    kf = (w * _INV_LN2 + _SHIFTER) - _SHIFTER
+    r = (w - kf * _LN2_HI) - kf * _LN2_LO
+    p = _P9
+    p = p * r + _P8
+    p = p * r + _P7
+    p = p * r + _P6
+    p = p * r + _P5
+    p = p * r + _P4
+    p = p * r + _P3
+    p = p * r + _P2
+    p = p * r + _P1
+    p = p * r + _P0
+    q = r + r * r * p
+    scale = _bits_as_float((np.int64(kf) + 1023) << 52)
+    return scale, q
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def exp_array(values, out):
+    """out = exp(values) for values <= 0 (exp below -700 returned as 0); a checked helper for tests."""
+    for n in range(values.size):
+        w = values[n]
+        wc = w if w > _EXP_FLOOR else _EXP_FLOOR
+        scale, q = _expm1_parts(wc)
+        e = scale + scale * q
+        out[n] = e if w > _EXP_FLOOR else 0.0
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy", inline="always")
+def _tanh_value(z):
+    w = max(-2.0 * abs(z), -_TANH_CLAMP)
+    scale, q = _expm1_parts(w)
+    em = scale * q + (scale - 1.0)  # expm1(-2|z|): no cancellation near z = 0
+    return math.copysign(em / (-2.0 - em), z)
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy", inline="always")
+def _tanh_row(values):
+    for n in range(values.size):
+        values[n] = _tanh_value(values[n])
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _affine_tanh_row(row, base, coeff, r, src):
+    """row = tanh(base + sum_k coeff[r, k] src[k]) in one pass, for 1 to 4 source rows (a narrow
+    first layer); one loop per count, because padding with zero terms stops the vectoriser."""
+    n_src = src.shape[0]
+    s0 = src[0]
+    w0 = coeff[r, 0]
+    if n_src == 1:
+        for n in range(row.size):
+            row[n] = _tanh_value(base + w0 * s0[n])
+        return
+    s1 = src[1]
+    w1 = coeff[r, 1]
+    if n_src == 2:
+        for n in range(row.size):
+            row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n])
+        return
+    s2 = src[2]
+    w2 = coeff[r, 2]
+    if n_src == 3:
+        for n in range(row.size):
+            row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n] + w2 * s2[n])
+        return
+    s3 = src[3]
+    w3 = coeff[r, 3]
+    for n in range(row.size):
+        row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n] + w2 * s2[n] + w3 * s3[n])
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def tanh_inplace(rows):
+    """rows[:, :] = tanh(rows) for a 2-d C-contiguous block (relative error < 5e-16)."""
+    for j in range(rows.shape[0]):
+        _tanh_row(rows[j])
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy", inline="always")
+def _add_terms(row, n_terms, w0, s0, w1, s1, w2, s2, w3, s3):
+    """row += w0 s0 + ... for four, two or one source rows (three = two + one)."""
+    n_items = row.size
+    if n_terms == 4:
+        for n in range(n_items):
+            row[n] += w0 * s0[n] + w1 * s1[n] + w2 * s2[n] + w3 * s3[n]
+    elif n_terms == 2:
+        for n in range(n_items):
+            row[n] += w0 * s0[n] + w1 * s1[n]
+    else:
+        for n in range(n_items):
+            row[n] += w0 * s0[n]
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def linear_rows(coeff, transpose, bias, src, out, use_bias, accumulate, apply_tanh):
+    """out[r, :] = (bias[r] | out[r, :] | 0) + sum_k C[r, k] * src[k, :], then tanh if asked, where
+    C is ``coeff`` or, with ``transpose``, ``coeff.T``.
+
+    Up to four source rows per pass over the items. Blocks of zero coefficients (frozen weights,
+    the unit directions of Hessian columns) are skipped. tanh runs on each row while it is in cache.
+    """
+    n_rows = coeff.shape[1] if transpose else coeff.shape[0]
+    n_src = coeff.shape[0] if transpose else coeff.shape[1]
+    if apply_tanh and not accumulate and not transpose and n_src <= 4:
+        for r in range(n_rows):
+            _affine_tanh_row(out[r], bias[r] if use_bias else 0.0, coeff, r, src)
+        return
+    for r in range(n_rows):
+        row = out[r]
+        if not accumulate:
+            base = bias[r] if use_bias else 0.0
+            for n in range(row.size):
+                row[n] = base
+        k = 0
+        while k < n_src:
+            n_terms = 4 if n_src - k >= 4 else (2 if n_src - k >= 2 else 1)
+            w0 = coeff[k, r] if transpose else coeff[r, k]
+            w1 = 0.0
+            w2 = 0.0
+            w3 = 0.0
+            if n_terms > 1:
+                w1 = coeff[k + 1, r] if transpose else coeff[r, k + 1]
+            if n_terms > 2:
+                w2 = coeff[k + 2, r] if transpose else coeff[r, k + 2]
+                w3 = coeff[k + 3, r] if transpose else coeff[r, k + 3]
+            if w0 != 0.0 or w1 != 0.0 or w2 != 0.0 or w3 != 0.0:
+                s0 = src[k]
+                s1 = src[k + 1] if n_terms > 1 else s0
+                s2 = src[k + 2] if n_terms > 2 else s0
+                s3 = src[k + 3] if n_terms > 2 else s0
+                _add_terms(row, n_terms, w0, s0, w1, s1, w2, s2, w3, s3)
+            k += n_terms
+        if apply_tanh:
+            _tanh_row(row)
+
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def row_sums(rows, out, accumulate):
+    n_rows, n_items = rows.shape
+    for j in range(n_rows):
+        values = rows[j]
+        acc = 0.0
+        for n in range(n_items):
+            acc += values[n]
+        out[j] = out[j] + acc if accumulate else acc
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def tanh_backward(upstream, acts, delta):
+    """delta = upstream * (1 - a^2) (dE/dz from dE/da through tanh)."""
+    n_rows, n_items = acts.shape
+    for j in range(n_rows):
+        u = upstream[j]
+        a = acts[j]
+        d = delta[j]
+        for n in range(n_items):
+            d[n] = u[n] * (1.0 - a[n] * a[n])
+
+
+@njit(cache=True)
+def gemm(a, b, out):
+    """out = a @ b through BLAS (one compiled instance for every caller: np.dot is costly to compile)."""
+    np.dot(a, b, out)
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _add_bias(rows, bias, apply_tanh):
+    """rows += bias[:, None], then tanh row by row (while the row is in cache) if asked."""
+    n_rows, n_items = rows.shape
+    for j in range(n_rows):
+        b = bias[j]
+        row = rows[j]
+        for n in range(n_items):
+            row[n] += b
+        if apply_tanh:
+            _tanh_row(row)
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _column_max(logits, out):
+    n_out, n_items = logits.shape
+    first = logits[0]
+    for n in range(n_items):
+        out[n] = first[n]
+    for c in range(1, n_out):
+        row = logits[c]
+        for n in range(n_items):
+            out[n] = row[n] if row[n] > out[n] else out[n]
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _softmax_terms(logits, labels, max_logit, probs, total, label_logit):
+    """probs = exp(y - max) (unnormalised), total = column sums, label_logit = y[label]."""
+    n_out, n_items = logits.shape
+    for n in range(n_items):
+        total[n] = 0.0
+        label_logit[n] = 0.0
+    for c in range(n_out):
+        row = logits[c]
+        out = probs[c]
+        for n in range(n_items):
+            y = row[n]
+            w = y - max_logit[n]
+            wc = w if w > _EXP_FLOOR else _EXP_FLOOR
+            scale, q = _expm1_parts(wc)
+            e = scale + scale * q
+            e = e if w > _EXP_FLOOR else 0.0
+            out[n] = e
+            total[n] += e
+            label_logit[n] += y if labels[n] == c else 0.0
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _normalise(probs, total, labels, inv_n, out_delta, with_delta):
+    """probs /= total; out_delta = (probs - onehot) * inv_n; total is left holding 1 / total."""
+    n_out, n_items = probs.shape
+    for n in range(n_items):
+        total[n] = 1.0 / total[n]
+    for c in range(n_out):
+        p = probs[c]
+        if with_delta:
+            d = out_delta[c]
+            for n in range(n_items):
+                pn = p[n] * total[n]
+                p[n] = pn
+                d[n] = (pn - (1.0 if labels[n] == c else 0.0)) * inv_n
+        else:
+            for n in range(n_items):
+                p[n] *= total[n]
+
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def _block_product(values):
+    prod = 1.0
+    for n in range(values.size):
+        prod *= values[n]
+    return prod
+
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def _cross_entropy_sum(max_logit, label_logit, inv_total, block):
+    """sum_n [max_n + log(total_n) - y_label,n]; logs taken of products over blocks of items."""
+    acc = 0.0
+    n_items = max_logit.size
+    for n in range(n_items):
+        acc += max_logit[n] - label_logit[n]
+    log_total = 0.0
+    for start in range(0, n_items, block):
+        stop = min(start + block, n_items)
+        log_total -= np.log(_block_product(inv_total[start:stop]))
+    return acc + log_total
+
+
+@njit(cache=True)
+def softmax_cross_entropy(logits, labels, probs, out_delta, inv_n, with_delta, scratch):
+    """Sum over items of -log p_label (stable for logits of any size); probs and out_delta filled.
+
+    scratch: float64[3 * N] work space.
+    """
+    n_out, n_items = logits.shape
+    max_logit = scratch[0:n_items]
+    total = scratch[n_items : 2 * n_items]
+    label_logit = scratch[2 * n_items : 3 * n_items]
+    _column_max(logits, max_logit)
+    _softmax_terms(logits, labels, max_logit, probs, total, label_logit)
+    _normalise(probs, total, labels, inv_n, out_delta, with_delta)
+    # every normaliser lies in [1, n_out]: a product of `block` of them stays within 2**+-1000
+    block = max(1, int(1000.0 / math.log2(max(n_out, 2))))
+    return _cross_entropy_sum(max_logit, label_logit, total, block)
+
+
+@njit(cache=True)
+def layer_offset(sizes, layer):
+    offset = 0
+    for l in range(1, layer):
+        offset += sizes[l] * sizes[l - 1] + sizes[l]
+    return offset
+
+
+@njit(cache=True)
+def layer_weights(w_full, sizes, layer):
+    """Views (W_l, b_l) of layer ``layer`` (1-based) of a full vector."""
+    offset = layer_offset(sizes, layer)
+    n_rows = sizes[layer]
+    n_prev = sizes[layer - 1]
+    weights = w_full[offset : offset + n_rows * n_prev].reshape((n_rows, n_prev))
+    bias = w_full[offset + n_rows * n_prev : offset + n_rows * n_prev + n_rows]
+    return weights, bias
+
+
+@njit(cache=True)
+def hidden_row(sizes, layer):
+    """First row of hidden layer ``layer`` (1-based) in the stacked hidden arrays; layer L gives
+    the number of hidden rows. (A loop, not an array: no allocation per call.)"""
+    row = 0
+    for l in range(1, layer):
+        row += sizes[l]
+    return row
+
+
+@njit(cache=True)
+def work_size(sizes, n_items, n_full):
+    """Length of the float64 work array of :func:`kernel` (see :func:`tape_views`)."""
+    n_layers = sizes.size - 1
+    n_hidden = hidden_row(sizes, n_layers)
+    return 2 * n_full + (3 * n_hidden + 3 * sizes[n_layers] + 3) * n_items
+
+
+@njit(cache=True)
+def tape_views(work, sizes, n_items, n_full):
+    """(w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch) carved from work."""
+    n_layers = sizes.size - 1
+    n_hidden = hidden_row(sizes, n_layers)
+    n_out = sizes[n_layers]
+    hidden_block = n_hidden * n_items
+    out_block = n_out * n_items
+    w_full = work[0:n_full]
+    grad_full = work[n_full : 2 * n_full]
+    at = 2 * n_full
+    acts = work[at : at + hidden_block].reshape((n_hidden, n_items))
+    at += hidden_block
+    upstream = work[at : at + hidden_block].reshape((n_hidden, n_items))
+    at += hidden_block
+    delta = work[at : at + hidden_block].reshape((n_hidden, n_items))
+    at += hidden_block
+    logits = work[at : at + out_block].reshape((n_out, n_items))
+    at += out_block
+    probs = work[at : at + out_block].reshape((n_out, n_items))
+    at += out_block
+    out_delta = work[at : at + out_block].reshape((n_out, n_items))
+    at += out_block
+    scratch = work[at : at + 3 * n_items]
+    return w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch
+
+
+@njit(cache=True)
+def forward(w_full, sizes, xt, blas_first, first_ready, acts, logits):
+    """Activations into ``acts`` and logits into ``logits``.
+
+    Layers after the first, and a first layer with ``blas_first``, multiply through BLAS; a narrow
+    first layer (few inputs) runs the item loop with tanh fused. ``first_ready``: the caller
+    already put W_1 @ X into the first layer's rows (stacked product of a batch); bias still added.
+    """
+    n_layers = sizes.size - 1
+    for l in range(1, n_layers + 1):
+        weights, bias = layer_weights(w_full, sizes, l)
+        hidden = l < n_layers
+        out = acts[hidden_row(sizes, l) : hidden_row(sizes, l + 1)] if hidden else logits
+        if l == 1 and not (blas_first or first_ready):
+            linear_rows(weights, False, bias, xt, out, True, False, hidden)
+            continue
+        if l == 1:
+            if not first_ready:
+                gemm(weights, xt, out)
+        else:
+            gemm(weights, acts[hidden_row(sizes, l - 1) : hidden_row(sizes, l)], out)
+        _add_bias(out, bias, hidden)
+
+
+@njit(cache=True)
+def backward(w_full, sizes, xt, blas_first, defer_first, acts, out_delta, upstream, delta, grad_full):
+    """Gradient of the data term over the full layout, from out_delta down; upstream/delta filled.
+
+    ``defer_first``: leave the first layer's weight gradient to the caller (stacked product of a
+    batch); its ``delta`` rows are filled all the same.
+    """
+    n_layers = sizes.size - 1
+    for l in range(n_layers, 0, -1):
+        weights, _ = layer_weights(w_full, sizes, l)
+        grad_w, grad_b = layer_weights(grad_full, sizes, l)
+        d = out_delta if l == n_layers else delta[hidden_row(sizes, l) : hidden_row(sizes, l + 1)]
+        if l == 1:
+            if not defer_first:
+                gemm(d, xt.T, grad_w)
+                row_sums(d, grad_b, False)
+            continue
+        lo = hidden_row(sizes, l - 1)
+        hi = hidden_row(sizes, l)
+        gemm(d, acts[lo:hi].T, grad_w)
+        row_sums(d, grad_b, False)
+        gemm(weights.T, d, upstream[lo:hi])
+        tanh_backward(upstream[lo:hi], acts[lo:hi], delta[lo:hi])
+
+
+@njit(cache=True)
+def _scatter_into(x, var_index, w_full):
+    if x.size != w_full.size:
+        w_full[:] = 0.0
+    for i in range(x.size):
+        w_full[var_index[i]] = x[i]
+
+
+@njit(cache=True)
+def _add_l2(x, var_index, grad_full, lam, grad_out):
+    """lam * sum(x^2) returned; grad_out = grad_full[variables] + 2 lam x."""
+    sum_sq = 0.0
+    for i in range(x.size):
+        xi = x[i]
+        sum_sq += xi * xi
+        grad_out[i] = grad_full[var_index[i]] + 2.0 * lam * xi
+    return lam * sum_sq
+
+
+@njit(cache=True)
+def kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """Energy of the variable weights ``x`` (returned) and its gradient (written into ``grad_out``).
+
+    kernel_args = (var_index int64[n_dof]   full-layout position of every variable weight,
+                   n_full int               length of the full layout,
+                   sizes int64[L+1]         (inputs, hidden..., outputs),
+                   xt float64[n_in, N]      inputs, items innermost (C-contiguous),
+                   labels int64[N]          classes 0 .. n_out-1,
+                   lam float64              L2 coefficient,
+                   blas_first bool          first layer through BLAS (wide inputs),
+                   work float64[work_size]  scratch, overwritten: one caller (thread) at a time).
+    Energy = mean softmax cross-entropy + lam * sum(x**2); NaN weights give a NaN energy.
+    """
+    n_items = labels.size
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
+    _scatter_into(x, var_index, w_full)
+    forward(w_full, sizes, xt, blas_first, False, acts, logits)
+    inv_n = 1.0 / n_items
+    loss = softmax_cross_entropy(logits, labels, probs, out_delta, inv_n, True, scratch) * inv_n
+    backward(w_full, sizes, xt, blas_first, False, acts, out_delta, upstream, delta, grad_full)
+    return loss + _add_l2(x, var_index, grad_full, lam, grad_out)
+
+
+@njit(cache=True)
+def energy_kernel(x, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """Energy only (forward pass); the arguments of :func:`kernel` without ``grad_out``."""
+    n_items = labels.size
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
+    _scatter_into(x, var_index, w_full)
+    forward(w_full, sizes, xt, blas_first, False, acts, logits)
+    loss = softmax_cross_entropy(logits, labels, probs, out_delta, 1.0 / n_items, False, scratch) / n_items
+    sum_sq = 0.0
+    for i in range(x.size):
+        sum_sq += x[i] * x[i]
+    return loss + lam * sum_sq
+
+
+@njit(cache=True)
+def batch_kernel(xs, energies, grads, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """kernel() for every row of xs (m, n_dof). With blas_first the first layer of all m vectors
+    goes through two stacked matrix products (m * n_1 rows) instead of 2m thin ones."""
+    n_images = xs.shape[0]
+    n_items = labels.size
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
+    inv_n = 1.0 / n_items
+    n_in = sizes[0]
+    n_first = sizes[1]
+    stacked = blas_first and n_images > 1
+    if not stacked:
+        for m in range(n_images):
+            energies[m] = kernel(xs[m], grads[m], var_index, n_full, sizes, xt, labels, lam, blas_first, work)
+        return
+    weights_all = np.empty((n_images * n_first, n_in))
+    for m in range(n_images):
+        _scatter_into(xs[m], var_index, w_full)
+        weights, _ = layer_weights(w_full, sizes, 1)
+        weights_all[m * n_first : (m + 1) * n_first] = weights
+    z_first = np.empty((n_images * n_first, n_items))
+    gemm(weights_all, xt, z_first)
+    delta_first = np.empty((n_images * n_first, n_items))
+    first_grads = np.empty((n_images, n_full))
+    first = acts[0:n_first]  # at least one hidden layer
+    for m in range(n_images):
+        _scatter_into(xs[m], var_index, w_full)
+        first[:, :] = z_first[m * n_first : (m + 1) * n_first]  # forward() adds the bias
+        forward(w_full, sizes, xt, blas_first, True, acts, logits)
+        energies[m] = softmax_cross_entropy(logits, labels, probs, out_delta, inv_n, True, scratch) * inv_n
+        backward(w_full, sizes, xt, blas_first, True, acts, out_delta, upstream, delta, grad_full)
+        delta_first[m * n_first : (m + 1) * n_first] = delta[0:n_first]
+        first_grads[m] = grad_full
+    grad_first_all = np.empty((n_images * n_first, n_in))
+    gemm(delta_first, xt.T, grad_first_all)
+    for m in range(n_images):
+        grad_full = first_grads[m]
+        grad_w, grad_b = layer_weights(grad_full, sizes, 1)
+        grad_w[:, :] = grad_first_all[m * n_first : (m + 1) * n_first]
+        row_sums(delta_first[m * n_first : (m + 1) * n_first], grad_b, False)
+        energies[m] += _add_l2(xs[m], var_index, grad_full, lam, grads[m])
+
+
+@njit(cache=True)
+def r_work_size(sizes, n_items, n_full):
+    n_layers = sizes.size - 1
+    n_hidden = hidden_row(sizes, n_layers)
+    return 2 * n_full + (3 * n_hidden + 2 * sizes[n_layers] + 1) * n_items
+
+
+@njit(cache=True)
+def r_operator(w_full, v_full, sizes, xt, blas_first, acts, probs, out_delta, upstream, delta, hv_full, r_work):
+    """Exact (Hessian of the data term) @ v over the full layout: Pearlmutter's R-operator on the
+    tape of a forward/backward pass at w_full. No matrix is formed. r_work: float64[r_work_size]."""
+    n_layers = sizes.size - 1
+    n_items = xt.shape[1]
+    n_hidden = hidden_row(sizes, n_layers)
+    n_out = sizes[n_layers]
+    hb = n_hidden * n_items
+    ob = n_out * n_items
+    at = 2 * w_full.size  # the first 2 n_full entries belong to the callers
+    r_acts = r_work[at : at + hb].reshape((n_hidden, n_items))
+    r_delta = r_work[at + hb : at + 2 * hb].reshape((n_hidden, n_items))
+    r_up = r_work[at + 2 * hb : at + 3 * hb].reshape((n_hidden, n_items))
+    at += 3 * hb
+    r_logits = r_work[at : at + ob].reshape((n_out, n_items))
+    r_out_delta = r_work[at + ob : at + 2 * ob].reshape((n_out, n_items))
+    mean = r_work[at + 2 * ob : at + 2 * ob + n_items]
+    # R-forward: R{z_l} = V_l a_{l-1} + W_l R{a_{l-1}} + v_b; R{a_l} = (1 - a_l^2) R{z_l}.
+    # W-terms through BLAS; V-terms by item loops, which skip zero blocks (a Hessian column's
+    # direction is a unit vector).
+    for l in range(1, n_layers + 1):
+        v_w, v_b = layer_weights(v_full, sizes, l)
+        out = r_logits if l == n_layers else r_acts[hidden_row(sizes, l) : hidden_row(sizes, l + 1)]
+        if l == 1:
+            if blas_first:
+                gemm(v_w, xt, out)
+                _add_bias(out, v_b, False)
+            else:
+                linear_rows(v_w, False, v_b, xt, out, True, False, False)
+        else:
+            weights, _ = layer_weights(w_full, sizes, l)
+            lo = hidden_row(sizes, l - 1)
+            hi = hidden_row(sizes, l)
+            gemm(weights, r_acts[lo:hi], out)
+            _add_bias(out, v_b, False)
+            linear_rows(v_w, False, v_b, acts[lo:hi], out, False, True, False)
+        if l < n_layers:
+            _scale_by_tanh_slope(out, acts[hidden_row(sizes, l) : hidden_row(sizes, l + 1)])
+    # R{dE/dy} = (diag p - p p^T) R{y} / N
+    _softmax_r(probs, r_logits, 1.0 / n_items, r_out_delta, mean)
+    for l in range(n_layers, 0, -1):
+        v_w, _ = layer_weights(v_full, sizes, l)
+        weights, _ = layer_weights(w_full, sizes, l)
+        hv_w, hv_b = layer_weights(hv_full, sizes, l)
+        if l == n_layers:
+            d = out_delta
+            rd = r_out_delta
+        else:
+            d = delta[hidden_row(sizes, l) : hidden_row(sizes, l + 1)]
+            rd = r_delta[hidden_row(sizes, l) : hidden_row(sizes, l + 1)]
+        row_sums(rd, hv_b, False)
+        if l == 1:
+            gemm(rd, xt.T, hv_w)
+            continue
+        lo = hidden_row(sizes, l - 1)
+        hi = hidden_row(sizes, l)
+        # Hv_W = R{d} a^T + d R{a}^T
+        gemm(rd, acts[lo:hi].T, hv_w)
+        second = np.empty_like(hv_w)
+        gemm(d, r_acts[lo:hi].T, second)
+        hv_w += second
+        # R{dE/da_{l-1}} = W_l^T R{d} + V_l^T d
+        gemm(weights.T, rd, r_up[lo:hi])
+        linear_rows(v_w, True, hv_b, d, r_up[lo:hi], False, True, False)
+        _tanh_r_backward(r_up[lo:hi], upstream[lo:hi], acts[lo:hi], r_acts[lo:hi], r_delta[lo:hi])
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _scale_by_tanh_slope(rows, acts):
+    n_rows, n_items = rows.shape
+    for j in range(n_rows):
+        r = rows[j]
+        a = acts[j]
+        for n in range(n_items):
+            r[n] *= 1.0 - a[n] * a[n]
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _softmax_r(probs, r_logits, inv_n, out, mean):
+    n_out, n_items = probs.shape
+    for n in range(n_items):
+        mean[n] = 0.0
+    for c in range(n_out):
+        p = probs[c]
+        r = r_logits[c]
+        for n in range(n_items):
+            mean[n] += p[n] * r[n]
+    for c in range(n_out):
+        p = probs[c]
+        r = r_logits[c]
+        o = out[c]
+        for n in range(n_items):
+            o[n] = p[n] * (r[n] - mean[n]) * inv_n
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def _tanh_r_backward(r_up, upstream, acts, r_acts, r_delta):
+    """R{delta} = R{u} (1 - a^2) - 2 u a R{a}."""
+    n_rows, n_items = acts.shape
+    for j in range(n_rows):
+        ru = r_up[j]
+        u = upstream[j]
+        a = acts[j]
+        ra = r_acts[j]
+        rd = r_delta[j]
+        for n in range(n_items):
+            rd[n] = ru[n] * (1.0 - a[n] * a[n]) - 2.0 * u[n] * a[n] * ra[n]
+
+
+@njit(cache=True)
+def _fill_tape(x, var_index, n_full, sizes, xt, labels, blas_first, work):
+    n_items = labels.size
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
+    _scatter_into(x, var_index, w_full)
+    forward(w_full, sizes, xt, blas_first, False, acts, logits)
+    softmax_cross_entropy(logits, labels, probs, out_delta, 1.0 / n_items, True, scratch)
+    backward(w_full, sizes, xt, blas_first, False, acts, out_delta, upstream, delta, grad_full)
+    return w_full, acts, probs, out_delta, upstream, delta
+
+
+@njit(cache=True)
+def hessian_vector_kernel(x, v, hv_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """hv_out = Hessian(x) @ v, exact (R-operator), over the variable weights."""
+    w_full, acts, probs, out_delta, upstream, delta = _fill_tape(x, var_index, n_full, sizes, xt, labels, blas_first, work)
+    r_work = np.empty(r_work_size(sizes, labels.size, n_full))
+    v_full = r_work[0:n_full]
+    hv_full = r_work[n_full : 2 * n_full]
+    v_full[:] = 0.0
+    for i in range(v.size):
+        v_full[var_index[i]] = v[i]
+    r_operator(w_full, v_full, sizes, xt, blas_first, acts, probs, out_delta, upstream, delta, hv_full, r_work)
+    for i in range(v.size):
+        hv_out[i] = hv_full[var_index[i]] + 2.0 * lam * v[i]
+
+
+@njit(cache=True)
+def hessian_kernel(x, hess_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """Dense exact Hessian (n_dof, n_dof): one R-operator pass per column on a shared tape."""
+    w_full, acts, probs, out_delta, upstream, delta = _fill_tape(x, var_index, n_full, sizes, xt, labels, blas_first, work)
+    n_dof = x.size
+    r_work = np.empty(r_work_size(sizes, labels.size, n_full))
+    v_full = r_work[0:n_full]
+    hv_full = r_work[n_full : 2 * n_full]
+    v_full[:] = 0.0
+    for col in range(n_dof):
+        v_full[var_index[col]] = 1.0
+        r_operator(w_full, v_full, sizes, xt, blas_first, acts, probs, out_delta, upstream, delta, hv_full, r_work)
+        v_full[var_index[col]] = 0.0
+        for i in range(n_dof):
+            hess_out[i, col] = hv_full[var_index[i]]
+    for i in range(n_dof):
+        for j in range(i):
+            mean = 0.5 * (hess_out[i, j] + hess_out[j, i])
+            hess_out[i, j] = mean
+            hess_out[j, i] = mean
+        hess_out[i, i] += 2.0 * lam
