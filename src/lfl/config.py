@@ -222,6 +222,14 @@ class ConfiguredLandscape:
         bh = self.study_settings["basin_hopping"]
         return {key: bh[key] for key in _SCHEDULE_KEYS}
 
+    @property
+    def connect(self) -> dict:
+        return dict(self.study_settings["connect"])
+
+    @property
+    def analysis(self) -> dict:
+        return dict(self.study_settings["analysis"])
+
     def definition(self) -> dict:
         """What a job needs to know about the landscape (written to its definition file)."""
         settings = self.study_settings
@@ -240,7 +248,7 @@ class ConfiguredLandscape:
 
 
 def landscapes_of_study(study_name: str, study: dict) -> list[ConfiguredLandscape]:
-    settings = {key: study[key] for key in ("identity", "minimiser", "basin_hopping")}
+    settings = {key: study[key] for key in ("identity", "minimiser", "basin_hopping", "connect", "analysis")}
     return [
         ConfiguredLandscape(
             study=study_name,
