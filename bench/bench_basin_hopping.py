@@ -17,7 +17,10 @@ in CPU seconds of this process (``time.process_time``: the machine may be shared
 ``--tune``: iterations and time per quench for memory M in {4,10,20,30,50,100} and max_step in
 {0.1,0.5,1,2} on D2 (the same perturbed starts for every setting), and the same memories on digits.
 
-Run: .venv/bin/python bench/bench_basin_hopping.py [--tune] [--memory M] [--max-step S] [--cases ...]
+Also printed: the cost of one L-BFGS iteration split into the energy+gradient kernel (timed alone) and the
+rest (the L-BFGS step of lfl.explore.lbfgs_core and the compiled driver).
+
+Run: .venv/bin/python bench/bench_basin_hopping.py [--quick] [--tune] [--memory M] [--max-step S] [--cases ...]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from lfl.explore.basin_hopping import BasinHoppingReport, BasinHoppingSettings, 
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import make_quench, uses_compiled_quench
+from lfl.systems import mlp_kernels
 from lfl.systems.mlp import MLPSystem
 
 RMS_TOL = 1e-9
@@ -155,6 +159,7 @@ class Timed:
     quench_cpu: list = field(default_factory=list)
     verify_cpu: list = field(default_factory=list)
     nit: list = field(default_factory=list)
+    nfev: list = field(default_factory=list)
     converged: list = field(default_factory=list)
     energies: list = field(default_factory=list)
 
@@ -165,6 +170,7 @@ class Timed:
         self.quench_cpu.append(time.process_time() - t0)
         self.verify_cpu.append(0.0)
         self.nit.append(result.nit)
+        self.nfev.append(result.nfev)
         self.converged.append(bool(result.success and result.rms_gradient < RMS_TOL))
         self.energies.append(result.energy)
         return result
@@ -193,6 +199,26 @@ def walk(system: MLPSystem, settings: LBFGSSettings, n_steps: int, seed: int,
     return timed, report
 
 
+@numba.njit(cache=True)
+def _kernel_loop(calls, x, gradient, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    total = 0.0
+    for _ in range(calls):
+        total += mlp_kernels.kernel(x, gradient, var_index, n_full, sizes, xt, labels, lam, blas_first, work)
+    return total
+
+
+def kernel_seconds(system: MLPSystem, x: np.ndarray, calls: int = 200, rounds: int = 5) -> float:
+    """CPU seconds of one energy+gradient evaluation, best of ``rounds`` compiled loops."""
+    gradient = np.empty(system.n_dof)
+    _kernel_loop(1, x, gradient, *system.kernel_args)
+    best = math.inf
+    for _ in range(rounds):
+        t0 = time.process_time()
+        _kernel_loop(calls, x, gradient, *system.kernel_args)
+        best = min(best, (time.process_time() - t0) / calls)
+    return best
+
+
 def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_steps: int, n_ref: int,
                dense_max: int = 300) -> dict:
     system = MLPSystem(spec, inputs, labels)
@@ -207,10 +233,13 @@ def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_step
 
     make_quench(system, settings)(probe)  # compile / load the cache outside the timing
     hessian_index(system, probe, dense_max=dense_max)
+    kernel_before = kernel_seconds(system, probe)
     timed, report = walk(system, settings, n_steps, seed=1, dense_max=dense_max)
     n_q = len(timed.quench_cpu)
     quench_cpu = float(np.sum(timed.quench_cpu))
     verify_cpu = float(np.sum(timed.verify_cpu))
+    kernel_s = min(kernel_before, kernel_seconds(system, probe))  # both sides of the walk: a shared machine
+    eval_s = quench_cpu / float(np.sum(timed.nfev))
 
     ref_quench_cpu, ref_verify_cpu, ref_nit, ref_rms, ref_messages, ref_ok, same_minimum = [], [], [], [], {}, 0, 0
     for k, x0 in enumerate(timed.starts[:n_ref]):
@@ -235,6 +264,10 @@ def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_step
         "converged": int(np.sum(timed.converged)),
         "verified": len(report.minima),
         "nit": float(np.mean(timed.nit)),
+        "nfev": float(np.mean(timed.nfev)),
+        "kernel_us": 1e6 * kernel_s,
+        "eval_us": 1e6 * eval_s,
+        "step_us": 1e6 * (quench_cpu / float(np.sum(timed.nit)) - kernel_s * float(np.sum(timed.nfev)) / float(np.sum(timed.nit))),
         "quench_ms": 1e3 * quench_cpu / n_q,
         "verify_ms": 1e3 * verify_cpu / n_q,
         "rate": n_q / (quench_cpu + verify_cpu),
@@ -277,6 +310,10 @@ def print_bench_table(rows: list[dict], settings: LBFGSSettings) -> None:
           " nit = mean L-BFGS iterations; q/v ms = CPU ms per quench / per verification; ver q/s = quench +"
           " verification per CPU second; x q, x all = speed-up over the reference on the same starts (quench only,"
           " quench + verification); same = both reached the same energy (1e-7).")
+    for r in rows:
+        print(f"{r['label']}: per iteration {r['eval_us'] * r['nfev'] / r['nit']:.1f} us = energy+gradient kernel"
+              f" {r['kernel_us']:.1f} us x {r['nfev'] / r['nit']:.3f} evaluations + L-BFGS step and driver"
+              f" {r['step_us']:.1f} us; {r['nit']:.0f} iterations, {r['nfev']:.0f} evaluations per quench")
     for r in rows:
         outcomes = "; ".join(f"{count} x {message}" for message, count in r["ref_messages"].items())
         print(f"{r['label']}: lfl verification {r['verify_method']}; reference: median final RMS gradient"
@@ -407,8 +444,12 @@ def main() -> None:
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--cases", nargs="+", default=["D2", "D1", "digits", "mnist"],
                         choices=["D2", "D1", "digits", "mnist"])
+    parser.add_argument("--quick", action="store_true", help="D2 and D1 only, 2 reference starts each (about 20 s)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.cases = [case for case in args.cases if case in ("D2", "D1")] or ["D2", "D1"]
+        args.reference = min(args.reference, 2)
     numba.set_num_threads(1)
     settings = LBFGSSettings(memory=args.memory, max_step=args.max_step, rms_gradient=RMS_TOL, max_iterations=20000)
     if args.memory_child:

@@ -22,6 +22,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ[_name] = "1"
 
 import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
 
 from lfl.systems import mlp_kernels as kernels  # noqa: E402
 from lfl.systems.mlp import MLPSystem  # noqa: E402
@@ -228,38 +229,88 @@ def bench_batch(system: MLPSystem, repeats: int, rng, n_images: int = 16) -> Non
           f"(one by one {fmt(times['loop'][0] / n_images).strip()})")
 
 
-def breakdown(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
-    """Where the time of one energy+gradient goes (the kernel's own phases, timed separately)."""
-    var_index, n_full, sizes, xt, labels, lam, blas_first, work = system.kernel_args
+PHASES = ("kernel", "tanh layer", "output layer", "output + softmax", "backward", "general kernel",
+          "general forward", "general forward + softmax", "general backward")
+
+
+@njit(cache=True)
+def _phase_loop(reps, phase, x, gradient, var_index, n_full, sizes, xt, labels, lam, work, spare, zeros):
+    """``reps`` calls of one phase (index into PHASES) inside compiled code: no call overhead."""
     n_items = labels.size
-    views = kernels.tape_views(work, sizes, n_items, n_full)
-    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = views
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = kernels.tape_views(work, sizes, n_items, n_full)
+    w1, b1 = kernels.layer_weights(w_full, sizes, 1)
+    w2, b2 = kernels.layer_weights(w_full, sizes, 2)
+    gw1, gb1 = kernels.layer_weights(grad_full, sizes, 1)
+    gw2, gb2 = kernels.layer_weights(grad_full, sizes, 2)
+    max_logit = scratch[0:n_items]
+    total = scratch[n_items : 2 * n_items]
+    label_logit = scratch[2 * n_items : 3 * n_items]
+    acc = 0.0
+    for _ in range(reps):
+        if phase == 0:
+            acc += kernels.kernel(x, gradient, var_index, n_full, sizes, xt, labels, lam, False, work)
+        elif phase == 1:
+            kernels.hidden_tanh_rows(w1, b1, xt, acts, zeros)
+        elif phase == 2:
+            kernels.output_rows(w2, b2, acts, logits, spare)
+        elif phase == 3:
+            kernels.output_rows(w2, b2, acts, logits, spare)
+            acc += kernels.softmax_delta(logits, labels, 1.0 / n_items, max_logit, total, label_logit)
+        elif phase == 4:
+            kernels.one_layer_backward(w2, xt, acts, logits, zeros, gw1, gb1, gw2, gb2)
+        elif phase == 5:
+            acc += kernels.general_kernel(x, gradient, var_index, n_full, sizes, xt, labels, lam, False, work)
+        elif phase == 6:
+            kernels.forward(w_full, sizes, xt, False, False, acts, logits)
+        elif phase == 7:
+            kernels.forward(w_full, sizes, xt, False, False, acts, logits)
+            acc += kernels.softmax_cross_entropy(logits, labels, probs, out_delta, 1.0 / n_items, True, scratch)
+        else:
+            kernels.backward(w_full, sizes, xt, False, False, acts, out_delta, upstream, delta, grad_full)
+    return acc
+
+
+def breakdown(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
+    """Where the time of one energy+gradient goes: the phases of the one-hidden-layer kernel (what
+    ``kernel`` runs for this network) and of the general path (item-loop first layer, BLAS products;
+    what other shapes run), each timed in a compiled loop; and the transcendentals against numpy."""
+    var_index, n_full, sizes, xt, labels, lam, blas_first, work = system.kernel_args
+    assert kernels.takes_one_layer_path(sizes, blas_first)
+    n_items = labels.size
     gradient = np.empty(system.n_dof)
+    spare = np.empty(n_items)
+    zeros = np.zeros(n_items)
     system.kernel(x, gradient, *system.kernel_args)
+
+    def phase(index: int):
+        calls = 20
+        return lambda: _phase_loop(calls, index, x, gradient, var_index, n_full, sizes, xt, labels, lam, work, spare, zeros) / calls
+
     block = np.random.default_rng(0).normal(size=(int(sizes[1]), n_items))
     scratch_block = block.copy()
     exps_in = -np.abs(np.random.default_rng(1).normal(size=int(sizes[-1]) * n_items))
     exps_out = np.empty_like(exps_in)
-    times = interleaved(
-        {
-            "kernel": lambda: system.kernel(x, gradient, *system.kernel_args),
-            "forward": lambda: kernels.forward(w_full, sizes, xt, blas_first, False, acts, logits),
-            "softmax": lambda: kernels.softmax_cross_entropy(logits, labels, probs, out_delta, 1.0 / n_items, True, scratch),
-            "backward": lambda: kernels.backward(w_full, sizes, xt, blas_first, False, acts, out_delta, upstream, delta, grad_full),
-            "tanh": lambda: kernels.tanh_inplace(scratch_block),
-            "numpy tanh": lambda: np.tanh(block, out=scratch_block),
-            "exp": lambda: kernels.exp_array(exps_in, exps_out),
-            "numpy exp": lambda: np.exp(exps_in, out=exps_out),
-        },
-        repeats,
-    )
+    contenders = {name: phase(i) for i, name in enumerate(PHASES)}
+    contenders.update({
+        "tanh": lambda: kernels.tanh_inplace(scratch_block),
+        "numpy tanh": lambda: np.tanh(block, out=scratch_block),
+        "exp": lambda: kernels.exp_array(exps_in, exps_out),
+        "numpy exp": lambda: np.exp(exps_in, out=exps_out),
+    })
+    times = interleaved(contenders, repeats)
     t = {name: value[0] for name, value in times.items()}
+    for name in PHASES:
+        t[name] /= 20
     n_tanh = block.size
-    print(f"where the time goes, {system.spec.label()} (compiled kernel {fmt(t['kernel']).strip()}):")
-    print(f"  forward (affine + {n_tanh} tanh)   {fmt(t['forward'])}")
-    print(f"  softmax + cross-entropy ({exps_in.size} exp) {fmt(t['softmax'])}")
-    print(f"  backward (gradients)            {fmt(t['backward'])}")
-    print(f"  of which transcendentals: {n_tanh} tanh {fmt(t['tanh']).strip()} (numpy's SIMD tanh "
+    print(f"where the time goes, {system.spec.label()} (phases timed in compiled loops):")
+    print(f"  kernel (one-hidden-layer path) {fmt(t['kernel']).strip()}: tanh layer {fmt(t['tanh layer']).strip()},"
+          f" output layer {fmt(t['output layer']).strip()}, softmax {fmt(t['output + softmax'] - t['output layer']).strip()},"
+          f" backward {fmt(t['backward']).strip()}")
+    print(f"  general path (what other shapes run) {fmt(t['general kernel']).strip()}: forward {fmt(t['general forward']).strip()},"
+          f" softmax {fmt(t['general forward + softmax'] - t['general forward']).strip()},"
+          f" backward {fmt(t['general backward']).strip()}; speed-up of the one-layer path"
+          f" {t['general kernel'] / t['kernel']:.2f}x")
+    print(f"  transcendentals: {n_tanh} tanh {fmt(t['tanh']).strip()} (numpy's SIMD tanh "
           f"{fmt(t['numpy tanh']).strip()}), {exps_in.size} exp {fmt(t['exp']).strip()} (numpy {fmt(t['numpy exp']).strip()})")
     floor = t["tanh"] + t["exp"]
     print(f"  transcendental floor {fmt(floor).strip()} = {100 * floor / t['kernel']:.0f}% of the kernel")

@@ -244,3 +244,57 @@ def test_ef_stops_cleanly_on_a_non_finite_energy():
     result = hybrid_eigenvector_following(_CliffedBowl(), np.array([0.95]), EFSettings(max_uphill_step=0.1))
     assert not result.success
     assert "non-finite" in result.message
+
+
+def test_rfo_mode_steps():
+    from lfl.explore.eigenvector_following import rfo_mode_steps
+
+    g = np.array([1e-6, -1e-6, 3.0, -3.0, 0.5, 0.0, 2.0])
+    b = np.array([2.0, -2.0, 1e-8, 1e-8, 0.0, 0.0, -1.0])
+    steps = rfo_mode_steps(g, b)
+    np.testing.assert_allclose(steps[:2], [5e-7, -5e-7], rtol=1e-9)  # Newton g/|b| for small g/b
+    np.testing.assert_allclose(steps[2:4], [1.0, -1.0], rtol=1e-6)  # at most 1 for large g/b
+    assert steps[4] == 1.0 and steps[5] == 0.0  # b = 0: sign of g, and no 0/0
+    # the closed form 2g / (|b| (1 + sqrt(1 + 4 g^2 / b^2))) where b != 0
+    assert steps[6] == pytest.approx(2 * 2.0 / (1.0 * (1 + np.sqrt(1 + 16.0))), rel=1e-12)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_newton_and_lbfgs_orthogonal_minimisers_find_the_same_saddle(mb_saddles, which):
+    system = embedded_mb(n_dof=12, seed=3)
+    reference = system.embed(mb_saddles[which])
+    start = reference + 0.03 * np.random.default_rng(which).standard_normal(system.n_dof)
+    results = {
+        method: hybrid_eigenvector_following(system, start, EFSettings(tangent_method=method))
+        for method in ("newton", "lbfgs")
+    }
+    for result in results.values():
+        assert result.success, result.message
+        np.testing.assert_allclose(result.x, reference, atol=1e-6)
+        assert result.n_neg == 1 and result.rms_gradient < 1e-9
+        values, vectors = np.linalg.eigh(System.hessian(system, reference))
+        assert result.eigenvalue == pytest.approx(values[0], rel=1e-5)
+        assert abs(result.eigenvector @ vectors[:, 0]) == pytest.approx(1.0, abs=1e-6)
+    # a Newton step per iteration converges in far fewer gradient evaluations
+    assert results["newton"].nfev < results["lbfgs"].nfev
+
+
+def test_newton_method_choice():
+    assert EFSettings().uses_newton(10)
+    assert not EFSettings(dense_max=5).uses_newton(10)
+    assert EFSettings(dense_max=5, tangent_method="newton").uses_newton(10)
+    assert not EFSettings(tangent_method="lbfgs").uses_newton(10)
+    with pytest.raises(LflError, match="tangent_method"):
+        hybrid_eigenvector_following(MullerBrown(), np.zeros(2), EFSettings(tangent_method="bfgs"))
+    with pytest.raises(LflError):
+        hybrid_eigenvector_following(MullerBrown(), np.zeros(2), EFSettings(newton_mode_step=0.0))
+
+
+@pytest.mark.parametrize("method", ["newton", "lbfgs"])
+def test_both_methods_reject_index_two_and_report_non_convergence(method):
+    result = hybrid_eigenvector_following(_Hilltop(), np.zeros(2), EFSettings(tangent_method=method))
+    assert not result.success and result.n_neg == 2
+    result = hybrid_eigenvector_following(
+        MullerBrown(), np.array([-0.5, 0.8]), EFSettings(max_iterations=1, tangent_method=method)
+    )
+    assert not result.success and "not converged" in result.message

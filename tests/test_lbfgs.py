@@ -234,3 +234,47 @@ def test_infinite_trial_energy_is_rejected_even_without_the_energy_guard():
 
     result = minimize_lbfgs(Wall(), np.array([1.4]), max_rise=None, max_step=0.4, max_iterations=50)
     assert np.isfinite(result.energy) and result.x[0] < 1.5
+
+
+def _bfgs_inverse_hessian(pairs: list[tuple[np.ndarray, np.ndarray]], h0: float) -> np.ndarray:
+    """The L-BFGS inverse Hessian written as explicit BFGS updates of h0 * I (oldest pair first)."""
+    n = pairs[0][0].size
+    h = h0 * np.eye(n)
+    for s, y in pairs:
+        rho = 1.0 / (y @ s)
+        v = np.eye(n) - rho * np.outer(y, s)
+        h = v.T @ h @ v + rho * np.outer(s, s)
+    return h
+
+
+@pytest.mark.parametrize("n", [9, 31, 32, 74])
+@pytest.mark.parametrize("stored, memory", [(3, 5), (5, 5), (8, 5)], ids=["partial", "full", "wrapped"])
+def test_two_loop_direction_equals_explicit_bfgs_matrix(n, stored, memory):
+    # both code paths: sequential sums below FUSED_MIN_N, the fused SIMD pass from it on
+    rng = np.random.default_rng(n + 10 * stored)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(np.geomspace(0.1, 10.0, n)) @ q.T  # positive curvature: every pair has s.y > 0
+    work, fstate, istate = core.lbfgs_new_state(n, memory)
+    history = []
+    for k in range(stored):  # pairs go into slots k mod memory, as lbfgs_advance stores them
+        s = rng.normal(size=n)
+        y = a @ s
+        slot = k % memory
+        work[slot], work[memory + slot] = s, y
+        fstate[core.F_HEAD + slot] = 1.0 / (y @ s)
+        fstate[core.F_H0] = (y @ s) / (y @ y)
+        history.append((s, y))
+    istate[core.I_PAIRS] = min(stored, memory)
+    istate[core.I_POINT] = stored % memory
+    gradient = rng.normal(size=n)
+    work[2 * memory + 1] = gradient
+    settings = core.lbfgs_settings(1e30, 0.1, 1e-10, 1e-10, 100)
+    core._direction(work, fstate, istate, settings)
+    kept = history[-memory:]
+    expected = -_bfgs_inverse_hessian(kept, fstate[core.F_H0]) @ gradient
+    assert gradient @ expected < 0  # descent: _direction must not have reversed it
+    np.testing.assert_allclose(work[2 * memory + 2], expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
+    # the secant condition of the newest pair: H y = s
+    work[2 * memory + 1] = -kept[-1][1]
+    core._direction(work, fstate, istate, settings)
+    np.testing.assert_allclose(work[2 * memory + 2], kept[-1][0], rtol=1e-10, atol=1e-12)

@@ -46,8 +46,8 @@ def test_network_systems_get_the_compiled_driver(small_network):
 @pytest.mark.parametrize(
     "spec, n_inputs, blas_first",
     [([2, 4, 3, 120, 1e-3], 2, None), ([2, [3, 3], 3, 120, 1e-3], 2, None), ({"inputs": 3, "hidden": [5],
-      "outputs": 3, "lambda": 1e-2, "connectivity_k": 2}, 3, True)],
-    ids=["one-layer", "two-layers", "masked-blas"],
+      "outputs": 3, "lambda": 1e-2, "connectivity_k": 2}, 3, True), ([2, 10, 3, 120, 1e-3], 2, None)],
+    ids=["one-layer", "two-layers", "masked-blas", "63-weights"],  # 63 >= FUSED_MIN_N: the SIMD two-loop
 )
 def test_compiled_and_python_drivers_take_the_same_steps(spec, n_inputs, blas_first):
     inputs, labels = blob_data(120, n_inputs, 3, seed=1)

@@ -162,3 +162,33 @@ def test_connect_pair_bad_input_raises():
     with pytest.raises(LflError):
         a, b = MULLER_BROWN_MINIMA_APPROX[:2]
         connect_pair(system, a, b, ConnectSettings(push_off=0.0))
+
+
+def test_push_off_accepts_a_side_minimum_within_energy_tol_of_a_shallow_saddle():
+    # barrier 5e-7 < energy_tol 1e-6: both minima (x0 = +-1, E = 0) lie less than energy_tol below the
+    # saddle at the origin, yet the first displacement already slides into them (distance 1 >> 0.02)
+    from lfl.explore.transition_states import push_off_and_minimise
+
+    system = DoubleWell(barrier=5e-7, stiffness=1.0)
+    settings = ConnectSettings()
+    assert settings.energy_tol > system.barrier
+    for sign in (-1.0, 1.0):
+        side = push_off_and_minimise(system, np.zeros(2), system.barrier, np.array([1.0, 0.0]), sign, settings)
+        assert side.push_off == settings.push_off  # no doubling: one quench
+        assert side.is_minimum
+        # curvature 8 * barrier = 4e-6 at the minimum and RMS gradient 1e-9: position good to ~5e-4
+        np.testing.assert_allclose(side.x, [sign, 0.0], atol=1e-3)
+        assert side.energy < system.barrier
+
+
+@pytest.mark.parametrize("method", ["newton", "lbfgs"])
+def test_connect_muller_brown_with_either_orthogonal_minimiser(mb_reference, method):
+    minima, saddles = mb_reference
+    settings = ConnectSettings(
+        dneb=DNEBSettings(n_images=10, spring_constant=100.0), ef=EFSettings(tangent_method=method)
+    )
+    result = connect_pair(MullerBrown(), minima[0], minima[2], settings)
+    assert result.connected, result.message
+    (ts,) = result.transition_states
+    np.testing.assert_allclose(ts.x, saddles[0], atol=1e-6)
+    assert ts.n_neg == 1 and ts.rms_gradient < 1e-9

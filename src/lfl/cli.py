@@ -13,7 +13,7 @@ import sys
 
 from lfl.threads import set_thread_environment
 
-COMMAND_GROUPS = ("data", "db", "explore", "ingest")
+COMMAND_GROUPS = ("data", "db", "explore", "connect", "ingest", "analyse")
 
 log = logging.getLogger("lfl")
 

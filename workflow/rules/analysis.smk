@@ -1,5 +1,131 @@
-# Analysis stage: metrics of every minimum -> tables, disconnectivity graphs, box plots.
+# Analysis stage: metrics of every minimum (a database writer, after the landscape's last ingest) ->
+# a summary table per study, disconnectivity graphs per landscape, panels and box plots per study.
+# Everything after the metrics reads the database, so it covers a landscape grown over many runs.
+import shlex
+
+from lfl.analysis.figures import graph_stems, study_stems
+from lfl.config import landscapes_of_study
+
+wildcard_constraints:
+    study="[A-Za-z][A-Za-z0-9_]*",
+
+
+def study_landscapes(study):
+    """The names of a study's landscapes, in the config's order (networks x n_data x noise x seed)."""
+    return [spec.name for spec in landscapes_of_study(study, config["studies"][study])]
+
+
+def metrics_receipt(landscape):
+    return f"{R}/landscapes/{landscape}/analysis/metrics.json"
+
+
+def graph_folder(landscape):
+    return f"{R}/figures/landscapes/{landscape}"
+
+
+def study_figure_folder(study):
+    return f"{R}/figures/studies/{study}"
+
+
+def table_paths(study):
+    return [f"{R}/tables/{study}.csv", f"{R}/tables/{study}.md"]
+
+
+def figure_files(folder, stems):
+    return [f"{folder}/{stem}{suffix}" for stem in stems for suffix in (".png", ".svg")]
+
+
+def plot_arguments(analysis):
+    lowest = analysis["lowest_n"]
+    return f"--levels {analysis['levels']}" + ("" if lowest is None else f" --lowest-n {lowest}")
+
+
+def analysed_studies():
+    return [study for study in config["studies"] if study_landscapes(study)]
 
 
 def analysis_targets():
-    return []
+    targets = []
+    for study in analysed_studies():
+        targets += table_paths(study) + figure_files(study_figure_folder(study), study_stems())
+    for landscape in LANDSCAPES:
+        targets += figure_files(graph_folder(landscape), graph_stems())
+    return targets
+
+
+rule analyse_metrics:
+    input:
+        definition=definition_path("{landscape}"),
+        draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
+        ingested=lambda wildcards: final_receipts(wildcards.landscape),
+    output:
+        metrics_receipt("{landscape}"),
+    params:
+        db=DB_ARGUMENT,
+        reference_class=lambda wildcards: LANDSCAPES[wildcards.landscape].analysis["reference_class"],
+    resources:
+        db_writer=1,
+    log:
+        f"{R}/logs/landscapes/{{landscape}}/metrics.log",
+    benchmark:
+        f"{R}/benchmarks/landscapes/{{landscape}}/metrics.tsv"
+    shell:
+        "lfl --threads 1 analyse metrics {params.db} --landscape {input.definition} --draw {input.draw} "
+        "--reference-class {params.reference_class} --receipt {output} 2> {log}"
+
+
+rule summary_table:
+    input:
+        lambda wildcards: [metrics_receipt(name) for name in study_landscapes(wildcards.study)],
+    output:
+        csv=f"{R}/tables/{{study}}.csv",
+        md=f"{R}/tables/{{study}}.md",
+    params:
+        db=DB_ARGUMENT,
+        reference_class=lambda wildcards: config["studies"][wildcards.study]["analysis"]["reference_class"],
+        landscapes=lambda wildcards: shlex.join(study_landscapes(wildcards.study)),
+    log:
+        f"{R}/logs/studies/{{study}}/summary.log",
+    benchmark:
+        f"{R}/benchmarks/studies/{{study}}/summary.tsv"
+    shell:
+        "lfl --threads 1 analyse summary {params.db} --study {wildcards.study} "
+        "--reference-class {params.reference_class} --out-csv {output.csv} --out-md {output.md} "
+        "{params.landscapes} 2> {log}"
+
+
+rule disconnectivity_graphs:
+    input:
+        metrics_receipt("{landscape}"),
+    output:
+        figure_files(graph_folder("{landscape}"), graph_stems()),
+    params:
+        db=DB_ARGUMENT,
+        plot=lambda wildcards: plot_arguments(LANDSCAPES[wildcards.landscape].analysis),
+        folder=lambda wildcards: graph_folder(wildcards.landscape),
+    log:
+        f"{R}/logs/landscapes/{{landscape}}/graphs.log",
+    benchmark:
+        f"{R}/benchmarks/landscapes/{{landscape}}/graphs.tsv"
+    shell:
+        "lfl --threads 1 analyse graphs {params.db} --landscape {wildcards.landscape} {params.plot} "
+        "--out-dir {params.folder} 2> {log}"
+
+
+rule study_figures:
+    input:
+        lambda wildcards: [metrics_receipt(name) for name in study_landscapes(wildcards.study)],
+    output:
+        figure_files(study_figure_folder("{study}"), study_stems()),
+    params:
+        db=DB_ARGUMENT,
+        plot=lambda wildcards: plot_arguments(config["studies"][wildcards.study]["analysis"]),
+        folder=lambda wildcards: study_figure_folder(wildcards.study),
+        landscapes=lambda wildcards: shlex.join(study_landscapes(wildcards.study)),
+    log:
+        f"{R}/logs/studies/{{study}}/figures.log",
+    benchmark:
+        f"{R}/benchmarks/studies/{{study}}/figures.tsv"
+    shell:
+        "lfl --threads 1 analyse figures {params.db} --study {wildcards.study} {params.plot} "
+        "--out-dir {params.folder} {params.landscapes} 2> {log}"

@@ -5,6 +5,8 @@ wildcard_constraints:
     landscape="[A-Za-z0-9_.+-]+",
     run="[0-9]+",
     chunk="[0-9]+",
+    round="[0-9]+",
+    job="[0-9]+",
 
 
 rule define_landscape:

@@ -29,11 +29,25 @@ def register(groups) -> None:
     minima.add_argument("chunks", nargs="+", help="chunk files from `lfl explore basin-hopping`")
     minima.set_defaults(func=run_ingest_minima)
 
+    connections = sub.add_parser("connections", help="connect job results -> transition states, minima, attempts")
+    add_database_options(connections)
+    connections.add_argument("--landscape", required=True, help="landscape definition (JSON)")
+    connections.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
+    connections.add_argument("--receipt", required=True, help="JSON receipt written after the commit")
+    connections.add_argument("results", nargs="+", help="result files from `lfl connect run`")
+    connections.set_defaults(func=run_ingest_connections)
+
+
+def _write_receipt(path, receipt: dict) -> None:
+    from lfl.atomic import atomic_path
+
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(receipt, indent=2) + "\n")
+
 
 def run_ingest_minima(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from lfl.atomic import atomic_path
     from lfl.db.batches import MinimaBatch
     from lfl.db.store import LandscapeStore
     from lfl.explore.chunks import load_chunk
@@ -66,8 +80,77 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
         "n_new_minima": result.n_new_minima,
         "counts_after": counts,
     }
-    with atomic_path(args.receipt, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(receipt, indent=2) + "\n")
+    _write_receipt(args.receipt, receipt)
     log.info("%s: %d minima in %d file(s), %d new; the landscape now holds %s (%s)", landscape.name, len(batch),
              len(chunks), result.n_new_minima, counts, mask_url(url))
+    return 0
+
+
+def run_ingest_connections(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lfl.db.batches import MinimaBatch, TransitionStateBatch
+    from lfl.db.store import LandscapeStore
+    from lfl.explore.connection_files import OUTCOMES, load_records
+    from lfl.landscape import load_landscape
+    from lfl.logs import mask_url
+
+    landscape = load_landscape(args.landscape, args.draw)
+    system = landscape.system()
+    records = [load_records(path) for path in args.results]
+
+    def column(name):
+        return np.concatenate([r.arrays[name] for r in records]) if records else np.empty(0)
+
+    def side(which):
+        return MinimaBatch(
+            energies=column(f"{which}_energy"),
+            coords=column(f"{which}_coords").reshape(-1, system.n_dof),
+            rms_grad=column(f"{which}_rms_gradient"),
+            n_neg_eig=column(f"{which}_n_negative"),
+            log_prod_pos_eig=column(f"{which}_log_prod_positive"),
+            found_by="transition-state push-off",
+            source=f"{which} sides of {', '.join(args.results)}",
+        )
+
+    transition_states = TransitionStateBatch(
+        energies=column("ts_energy"),
+        coords=column("ts_coords").reshape(-1, system.n_dof),
+        min1=side("minus"),
+        min2=side("plus"),
+        neg_eigenvalue=column("ts_eigenvalue"),
+        rms_grad=column("ts_rms_gradient"),
+        found_by="dneb+hybrid-ef",
+        source=", ".join(args.results),
+    )
+    url = resolve_url(args)
+    with LandscapeStore(url) as store:
+        record = store.landscape(landscape.name)
+        result = store.ingest(record.id, transition_states=transition_states, distance=system.distance)
+        for r in records:
+            a = r.arrays
+            for k in range(r.n_attempts):
+                store.record_connect_attempt(
+                    record.id, int(a["attempt_min1"][k]), int(a["attempt_min2"][k]),
+                    OUTCOMES[int(a["attempt_outcome"][k])], n_ts_found=int(a["attempt_n_ts"][k]),
+                    n_minima_found=int(a["attempt_n_minima"][k]), method="dneb+hybrid-ef",
+                    details={"round": r.metadata.get("round"), "seconds": float(a["attempt_seconds"][k])},
+                )
+        counts = store.counts(record.id)
+        ktn = store.load_ktn(record.id)
+    connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())
+    receipt = {
+        "landscape": landscape.name,
+        "database": mask_url(url),
+        "files": list(args.results),
+        "n_transition_states_in_files": len(transition_states),
+        "n_new_transition_states": result.n_new_transition_states,
+        "n_new_minima": result.n_new_minima,
+        "counts_after": counts,
+        "connected": connected,
+    }
+    _write_receipt(args.receipt, receipt)
+    log.info("%s: %d transition states in %d file(s), %d new, %d new minima; connected: %s; now %s",
+             landscape.name, len(transition_states), len(records), result.n_new_transition_states,
+             result.n_new_minima, connected, counts)
     return 0

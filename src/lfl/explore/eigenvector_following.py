@@ -2,9 +2,10 @@
 
 Each iteration: find the Hessian eigenvector of lowest eigenvalue (dense diagonalisation for small
 systems, Lanczos on Hessian-vector products for large ones), take an eigenvector-following step
-*uphill* along it within a trust radius, then a few L-BFGS steps that minimise the energy in the
-space orthogonal to it (gradient projected). Stop when the RMS gradient is converged; accept the
-point only when its Hessian has exactly one negative eigenvalue.
+*uphill* along it within a trust radius, then minimise the energy in the space orthogonal to it:
+with the dense Hessian at hand, one damped Newton step along all the other modes (``"newton"``);
+otherwise a few L-BFGS steps on the projected gradient (``"lbfgs"``). Stop when the RMS gradient is
+converged; accept the point only when its Hessian has exactly one negative eigenvalue.
 
 Also here: :func:`hessian_index`, the index / lowest eigenvalue / log-product check used to verify
 minima and transition states.
@@ -144,6 +145,8 @@ def hessian_index(
 
 # --- hybrid eigenvector-following -------------------------------------------------------------------
 
+TANGENT_METHODS = ("auto", "newton", "lbfgs")
+
 
 @dataclass(frozen=True)
 class EFSettings:
@@ -165,6 +168,17 @@ class EFSettings:
     max_step: float = 0.1
     initial_diag: float = 0.1
     max_rise: float | None = 1e-10  # the projected gradient IS the gradient on the tangent plane
+    # How to minimise in the orthogonal space: "newton" takes one damped Newton step per iteration
+    # from the eigen-decomposition of the exact dense Hessian (which the eigenpair needs anyway);
+    # "lbfgs" takes up to tangent_steps L-BFGS steps; "auto" is newton when n_dof <= dense_max.
+    # Measured on [2,10,4,1000,1e-4] losses: newton needs 4-30 iterations of ~40 gradient costs each
+    # (Hessian + eigh), lbfgs 1300-5000 gradients for the same saddles.
+    tangent_method: str = "auto"
+    newton_max_step: float = 0.2  # newton: trust radius bound on the whole step (uphill part included)
+    # newton: bound on the step along each orthogonal mode. Loss Hessians have many modes of
+    # curvature ~1e-5..1e-4 where the quadratic model reaches far; with 1.0 instead of 0.1 the search
+    # wandered off to other saddles or not converged in 300 iterations on 3 of 11 network candidates.
+    newton_mode_step: float = 0.1
 
     def validate(self) -> None:
         if not self.rms_gradient > 0.0:
@@ -177,6 +191,17 @@ class EFSettings:
             raise LflError("eigenvector-following tangent_steps must be >= 0")
         if self.max_tangent_displacement is not None and not self.max_tangent_displacement > 0.0:
             raise LflError("eigenvector-following max_tangent_displacement must be > 0 (or None)")
+        if self.tangent_method not in TANGENT_METHODS:
+            raise LflError(
+                f"eigenvector-following tangent_method must be one of {', '.join(TANGENT_METHODS)}, "
+                f"got {self.tangent_method!r}"
+            )
+        if not (self.newton_max_step > 0.0 and self.newton_mode_step > 0.0):
+            raise LflError("eigenvector-following newton_max_step and newton_mode_step must be > 0")
+
+    def uses_newton(self, n_dof: int) -> bool:
+        """Whether the orthogonal minimisation takes Newton steps for a system of n_dof coordinates."""
+        return self.tangent_method == "newton" or (self.tangent_method == "auto" and n_dof <= self.dense_max)
 
 
 @dataclass
@@ -274,6 +299,130 @@ def hybrid_eigenvector_following(system: System, x0: np.ndarray, settings: EFSet
     x = np.array(x0, dtype=np.float64).ravel()
     if x.size != system.n_dof:
         raise LflError(f"eigenvector-following start needs {system.n_dof} coordinates, got {x.size}")
+    if settings.uses_newton(x.size):
+        return _newton_eigenvector_following(system, x, settings)
+    return _lbfgs_eigenvector_following(system, x, settings)
+
+
+def rfo_mode_steps(along: np.ndarray, curvatures: np.ndarray) -> np.ndarray:
+    """Per-mode rational-function steps ``2 g / (|b| + sqrt(b^2 + 4 g^2))`` (sign of g, uphill).
+
+    The Newton step g/|b| for small |g/b|, at most 1 in size for large |g/b| or vanishing b (the form
+    of the uphill step of :func:`uphill_step_length`, written so that b = 0 is no division by zero).
+    Negate for downhill steps.
+    """
+    along = np.asarray(along, dtype=np.float64)
+    curvatures = np.abs(np.asarray(curvatures, dtype=np.float64))
+    denominator = curvatures + np.sqrt(curvatures * curvatures + 4.0 * along * along)
+    safe = np.where(denominator > 0.0, denominator, 1.0)
+    return np.where(denominator > 0.0, 2.0 * along / safe, 0.0)
+
+
+def symmetric_eigen_decomposition(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All eigenvalues (ascending) and unit eigenvectors (columns) of the symmetrised matrix."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    # the divide-and-conquer driver: 0.7 ms against numpy's 1.6 ms for 74 weights (measured)
+    return scipy.linalg.eigh(0.5 * (matrix + matrix.T), driver="evd", check_finite=False)
+
+
+def hessian_eigen_decomposition(system: System, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All eigenvalues (ascending) and unit eigenvectors (columns) of the exact, symmetrised Hessian."""
+    return symmetric_eigen_decomposition(system.hessian(x))
+
+
+def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSettings) -> EFResult:
+    """Eigenvector-following with the whole dense Hessian: uphill along the lowest mode, Newton down the rest.
+
+    Each iteration diagonalises the Hessian at x; along the lowest mode it takes the uphill step of
+    :func:`uphill_step_length`, along every other mode a downhill rational-function step (bounded by
+    newton_mode_step), the whole within a trust radius that follows the quality of the quadratic
+    model. The orthogonal minimisation is thus one Newton step per iteration instead of L-BFGS
+    steps: near the saddle it converges quadratically, and the Hessian it needs is the one the
+    eigenpair came from. (Bofill-updated Hessians between exact ones were tried on network losses:
+    2-10 times the iterations, and other saddles, so every iteration takes the exact Hessian.)
+    """
+    n = x.size
+    trust_radius = min(settings.max_uphill_step, settings.newton_max_step)
+    energy, gradient = system.energy_gradient(x)
+    gradient = np.asarray(gradient, dtype=np.float64)
+    nfev = 1
+    message = f"not converged in {settings.max_iterations} iterations"
+    converged = False
+    nit = 0
+    values: np.ndarray | None = None  # the Hessian decomposition at the current x, when there is one
+    vectors = np.zeros((n, n))
+    previous_vector: np.ndarray | None = None
+
+    for nit in range(1, settings.max_iterations + 1):
+        rms = _rms(gradient)
+        if not (np.isfinite(energy) and np.isfinite(rms) and np.all(np.isfinite(x))):
+            message = "non-finite energy or gradient"
+            values = None
+            break
+        values, vectors = hessian_eigen_decomposition(system, x)
+        if previous_vector is not None and np.dot(vectors[:, 0], previous_vector) < 0.0:
+            vectors[:, 0] = -vectors[:, 0]  # a continuous orientation (the step sign follows the gradient)
+        previous_vector = vectors[:, 0]
+        if rms < settings.rms_gradient and values[0] < 0.0:
+            converged = True
+            message = "converged"
+            break
+
+        along = vectors.T @ gradient
+        steps = -np.clip(rfo_mode_steps(along, values), -settings.newton_mode_step, settings.newton_mode_step)
+        steps[0] = uphill_step_length(float(along[0]), float(values[0]), min(trust_radius, settings.max_uphill_step))
+        length = float(np.linalg.norm(steps))
+        if length > trust_radius:
+            steps *= trust_radius / length
+        if not length > 0.0:
+            message = "stalled: zero step at a point that is not a converged saddle"
+            break
+        x_new = x + vectors @ steps
+        energy_new, gradient_new = system.energy_gradient(x_new)
+        gradient_new = np.asarray(gradient_new, dtype=np.float64)
+        nfev += 1
+        predicted = float(np.dot(along, steps) + 0.5 * np.dot(values, steps * steps))
+        actual = energy_new - energy
+        # As in the L-BFGS variant: judge the model only where the changes stand above round-off.
+        if abs(predicted) > _ROUND_OFF_CHANGE * max(1.0, abs(energy)):
+            ratio = actual / predicted
+            if abs(ratio - 1.0) < 0.1:
+                trust_radius = min(settings.newton_max_step, 2.0 * trust_radius)
+            elif abs(ratio - 1.0) > 1.0:
+                trust_radius = max(settings.min_uphill_step, 0.5 * trust_radius)
+        log.debug(
+            "EF (newton) %d: E=%.12g lowest eigenvalue %.4g RMS gradient %.3g trust %.3g",
+            nit, energy_new, values[0], _rms(gradient_new), trust_radius,
+        )
+        x, energy, gradient = x_new, float(energy_new), gradient_new
+        values = None  # x moved: the decomposition belongs to the previous point
+
+    finite = bool(np.isfinite(energy) and np.all(np.isfinite(gradient)) and np.all(np.isfinite(x)))
+    if values is None and finite:
+        values, vectors = hessian_eigen_decomposition(system, x)  # the eigenpair of the final point
+    if values is None or not finite:
+        eigenvalue, vector, n_neg = math.nan, np.zeros(n), -1
+    else:
+        eigenvalue, vector, n_neg = float(values[0]), vectors[:, 0].copy(), int(np.count_nonzero(values < 0.0))
+    success = converged and n_neg == 1
+    if converged and n_neg != 1:
+        message = f"converged to a stationary point with {n_neg} negative Hessian eigenvalues, not 1"
+    return EFResult(
+        x=x,
+        energy=float(energy),
+        eigenvalue=eigenvalue,
+        eigenvector=vector,
+        rms_gradient=_rms(gradient),
+        n_neg=n_neg,
+        nit=nit,
+        success=success,
+        message=message,
+        nfev=nfev,
+    )
+
+
+def _lbfgs_eigenvector_following(system: System, x: np.ndarray, settings: EFSettings) -> EFResult:
+    """Eigenvector-following with L-BFGS steps in the orthogonal space (any size; Lanczos when large)."""
     n = x.size
     trust_radius = settings.max_uphill_step
     previous_vector: np.ndarray | None = None

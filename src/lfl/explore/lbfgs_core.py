@@ -34,6 +34,11 @@ Protocol::
     # lbfgs_restore_current copies it back into x and gradient.
 
 ``lbfgs_advance`` writes only ``x``; it never writes the caller's gradient array.
+
+Cost: the two-loop recursion is 4 M n multiply-adds per step. From ``FUSED_MIN_N`` variables on
+(networks) it runs fused passes with SIMD dot products, 6.6 us for n = 74, M = 100 instead of 27 us
+(whose sequential sums wait on the adder's latency); below it (LJAT3) the sums stay sequential, so
+LJAT3 labels are bitwise what they were.
 """
 
 from __future__ import annotations
@@ -85,6 +90,9 @@ S_MAX_ITER = 4
 S_SIZE = 5
 
 MAX_CUTS = 10
+# from this many variables on, the two-loop recursion takes the fused pass with SIMD dot products
+# (networks); below it (LJAT3: 9) the sums stay sequential, so those runs are bitwise unchanged
+FUSED_MIN_N = 32
 # a step shorter than this times |x| cannot move x (a few ulps at most)
 _ROUND_OFF = 8.0 * np.finfo(np.float64).eps
 
@@ -151,6 +159,102 @@ def _reset_memory(istate) -> None:
     istate[I_RESETS] += 1
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _two_loop_fused(work, fstate, pairs: int, newest: int) -> None:
+    """direction row = -H g by the two-loop recursion, for n >= FUSED_MIN_N (the network quench).
+
+    Each pass over the direction both applies one pair's update and takes the dot product the next
+    pair needs (half the passes of the textbook loops), and the dot products are split over SIMD lanes
+    (``reassoc``): about 4x faster than :func:`_two_loop` for 74 variables and M = 100 (6.6 against
+    27 us here). The rounding differs from the sequential loop by a few ulps; it is deterministic on
+    one machine (the lanes follow the vector width the compiler picks for it).
+    """
+    memory = lbfgs_memory(work)
+    n = work.shape[1]
+    gi = 2 * memory + 1
+    di = 2 * memory + 2
+    rho = F_HEAD
+    alpha = F_HEAD + memory
+    h0 = fstate[F_H0]
+    slot = newest
+    acc = 0.0
+    for i in range(n):
+        v = -work[gi, i]
+        work[di, i] = v
+        acc += work[slot, i] * v
+    for k in range(pairs):  # newest to oldest; acc = s_slot . q on entry
+        a = acc * fstate[rho + slot]
+        fstate[alpha + slot] = a
+        yi = memory + slot
+        slot = slot - 1 if slot > 0 else memory - 1
+        acc = 0.0
+        if k == pairs - 1:
+            for i in range(n):
+                work[di, i] = (work[di, i] - a * work[yi, i]) * h0
+        else:
+            for i in range(n):
+                v = work[di, i] - a * work[yi, i]
+                work[di, i] = v
+                acc += work[slot, i] * v
+    slot = slot + 1 if slot < memory - 1 else 0  # the oldest pair
+    acc = 0.0
+    for i in range(n):
+        acc += work[memory + slot, i] * work[di, i]
+    for k in range(pairs):  # oldest to newest; acc = y_slot . r on entry
+        b = fstate[alpha + slot] - fstate[rho + slot] * acc
+        si = slot
+        slot = slot + 1 if slot < memory - 1 else 0
+        yi = memory + slot
+        acc = 0.0
+        if k == pairs - 1:
+            for i in range(n):
+                work[di, i] += b * work[si, i]
+        else:
+            for i in range(n):
+                v = work[di, i] + b * work[si, i]
+                work[di, i] = v
+                acc += work[yi, i] * v
+
+
+@njit(cache=True, inline="always")
+def _two_loop(work, fstate, pairs: int, newest: int) -> None:
+    """direction row = -H g by the textbook two-loop recursion, sums in sequential order (small n:
+    the LJAT3 data generation, whose labels must not depend on the machine's vector width)."""
+    memory = lbfgs_memory(work)
+    n = work.shape[1]
+    gi = 2 * memory + 1
+    di = 2 * memory + 2
+    rho = F_HEAD
+    alpha = F_HEAD + memory
+    for i in range(n):
+        work[di, i] = -work[gi, i]
+    slot = newest
+    for _ in range(pairs):  # newest to oldest
+        a = 0.0
+        for i in range(n):
+            a += work[slot, i] * work[di, i]
+        a *= fstate[rho + slot]
+        fstate[alpha + slot] = a
+        for i in range(n):
+            work[di, i] -= a * work[memory + slot, i]
+        slot -= 1
+        if slot < 0:
+            slot = memory - 1
+    h0 = fstate[F_H0]
+    for i in range(n):
+        work[di, i] *= h0
+    for _ in range(pairs):  # oldest to newest
+        slot += 1
+        if slot == memory:
+            slot = 0
+        b = 0.0
+        for i in range(n):
+            b += work[memory + slot, i] * work[di, i]
+        b = fstate[alpha + slot] - fstate[rho + slot] * b
+        for i in range(n):
+            work[di, i] += b * work[slot, i]
+
+
 @njit(cache=True)
 def _direction(work, fstate, istate, settings) -> None:
     """Search direction into the direction row and its scale into fstate[F_STP] (GMIN's rules).
@@ -174,37 +278,13 @@ def _direction(work, fstate, istate, settings) -> None:
         stp = min(1.0 / gnorm, gnorm)  # GMIN: a cautious first step
         istate[I_FROM_EMPTY] = 1
     else:
-        rho = F_HEAD
-        alpha = F_HEAD + memory
-        for i in range(n):
-            work[di, i] = -work[gi, i]
-        slot = istate[I_POINT] - 1
-        if slot < 0:
-            slot = memory - 1
-        for _ in range(pairs):  # newest to oldest
-            a = 0.0
-            for i in range(n):
-                a += work[slot, i] * work[di, i]
-            a *= fstate[rho + slot]
-            fstate[alpha + slot] = a
-            for i in range(n):
-                work[di, i] -= a * work[memory + slot, i]
-            slot -= 1
-            if slot < 0:
-                slot = memory - 1
-        h0 = fstate[F_H0]
-        for i in range(n):
-            work[di, i] *= h0
-        for _ in range(pairs):  # oldest to newest
-            slot += 1
-            if slot == memory:
-                slot = 0
-            b = 0.0
-            for i in range(n):
-                b += work[memory + slot, i] * work[di, i]
-            b = fstate[alpha + slot] - fstate[rho + slot] * b
-            for i in range(n):
-                work[di, i] += b * work[slot, i]
+        newest = istate[I_POINT] - 1
+        if newest < 0:
+            newest = memory - 1
+        if n >= FUSED_MIN_N:
+            _two_loop_fused(work, fstate, pairs, newest)
+        else:
+            _two_loop(work, fstate, pairs, newest)
         stp = 1.0
         istate[I_FROM_EMPTY] = 0
     gd = 0.0

@@ -4,6 +4,10 @@
 states, each with the two minima its pushed-off sides fall into, and every distinct minimum seen);
 storing them is the caller's job. A transition state whose two sides fall into the same minimum is
 kept and flagged (``connects_distinct = False``): it is no connection.
+
+The pushed-off sides are minimised by :func:`~lfl.explore.network_quench.make_quench` (the compiled
+L-BFGS for network losses, the generic one otherwise). :func:`network_connect_settings` holds the
+settings measured fastest on small networks (bench/bench_connect.py).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import numpy as np
 
 from lfl.errors import LflError
 from lfl.explore.eigenvector_following import EFSettings, hessian_index, hybrid_eigenvector_following
-from lfl.explore.lbfgs import LBFGSSettings, minimize_lbfgs
+from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.neb import DNEBResult, DNEBSettings, run_dneb
+from lfl.explore.network_quench import Quench, make_quench
 from lfl.systems.base import System
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,28 @@ class ConnectSettings:
             raise LflError("connect needs push_off_max >= push_off > 0")
         if not (self.energy_tol >= 0.0 and self.distance_tol >= 0.0):
             raise LflError("connect energy_tol and distance_tol must be >= 0")
+
+
+def network_connect_settings(**overrides) -> ConnectSettings:
+    """ConnectSettings measured fastest on [2,10,4,1000,1e-4] losses (bench/bench_connect.py); any field overridable.
+
+    - DNEB: at most 50 iterations (RMS force 1e-3): a loose band is enough, eigenvector-following
+      starts from its maximum either way (with 1000, unconverged bands cost 0.6 s a pair for the same
+      transition states);
+    - eigenvector-following: one Newton step per iteration in the orthogonal space from the exact
+      dense Hessian (tangent_method "auto" with dense_max 1000);
+    - push-off quenches: the compiled network L-BFGS with memory 200 (about 25 % fewer iterations
+      than memory 100 and 8 times fewer than memory 4 on these flat minima);
+    - exact Hessian index of the minima and saddles up to 1000 weights.
+    """
+    dense_max = int(overrides.pop("dense_max", 1000))
+    defaults = dict(
+        dneb=DNEBSettings(n_images=10, spring_constant=1.0, max_iterations=50, rms_force=1e-3),
+        ef=EFSettings(dense_max=dense_max, tangent_method="auto"),
+        quench=LBFGSSettings(memory=200, max_step=1.0, rms_gradient=1e-9, max_iterations=20000),
+        dense_max=dense_max,
+    )
+    return ConnectSettings(**{**defaults, **overrides})
 
 
 @dataclass
@@ -100,33 +127,47 @@ def same_point(system: System, x1: np.ndarray, e1: float, x2: np.ndarray, e2: fl
     return system.distance(x1, x2) <= settings.distance_tol
 
 
-def quench(system: System, x0: np.ndarray, settings: LBFGSSettings) -> tuple[np.ndarray, float, float, bool, int]:
-    res = minimize_lbfgs(
-        system,
-        x0,
-        memory=settings.memory,
-        max_step=settings.max_step,
-        initial_diag=settings.initial_diag,
-        max_rise=settings.max_rise,
-        rms_gradient=settings.rms_gradient,
-        max_iterations=settings.max_iterations,
-    )
+def quench(
+    system: System, x0: np.ndarray, settings: LBFGSSettings, *, minimiser: Quench | None = None
+) -> tuple[np.ndarray, float, float, bool, int]:
+    """(x, energy, RMS gradient, converged, iterations) of a minimisation from x0.
+
+    ``minimiser`` is a quench from :func:`~lfl.explore.network_quench.make_quench` (compiled for
+    network losses: no Python per iteration); without one, a fresh one is made from ``settings``.
+    """
+    res = (minimiser or make_quench(system, settings))(x0)
     x = np.array(res.x, dtype=np.float64)
     return x, float(res.energy), float(res.rms_gradient), bool(res.success), int(res.nit)
 
 
 def push_off_and_minimise(
-    system: System, x_ts: np.ndarray, energy_ts: float, eigenvector: np.ndarray, sign: float, settings: ConnectSettings
+    system: System,
+    x_ts: np.ndarray,
+    energy_ts: float,
+    eigenvector: np.ndarray,
+    sign: float,
+    settings: ConnectSettings,
+    *,
+    minimiser: Quench | None = None,
 ) -> MinimumFound:
-    """Minimise from x_ts + sign * d * eigenvector, doubling d until the quench ends below the saddle.
+    """Minimise from x_ts + sign * d * eigenvector, doubling d until the quench has left the saddle.
 
     A too small displacement can leave the start with an RMS gradient already under the quench's
-    tolerance (flat negative curvature), so that the "minimum" would be the saddle itself.
+    tolerance (flat negative curvature), so that the "minimum" would be the saddle itself. The quench
+    has left when it ends more than energy_tol below the saddle, or below it and farther from it than
+    twice the displacement: on flat network losses a side's minimum can lie less than energy_tol
+    below the saddle (8.8e-7 seen), and every doubling would find it again, a whole quench each.
     """
+    minimiser = minimiser or make_quench(system, settings.quench)
     displacement = settings.push_off
     while True:
-        x, energy, rms, converged, nit = quench(system, x_ts + sign * displacement * eigenvector, settings.quench)
-        if energy < energy_ts - settings.energy_tol or displacement * 2.0 > settings.push_off_max:
+        x, energy, rms, converged, nit = quench(
+            system, x_ts + sign * displacement * eigenvector, settings.quench, minimiser=minimiser
+        )
+        left = energy < energy_ts - settings.energy_tol or (
+            energy < energy_ts and float(np.linalg.norm(x - x_ts)) > 2.0 * displacement
+        )
+        if left or displacement * 2.0 > settings.push_off_max:
             break
         displacement *= 2.0
     n_neg, lowest, log_prod = hessian_index(system, x, dense_max=settings.dense_max)
@@ -176,6 +217,7 @@ def connect_pair(
 
     transition_states: list[TransitionState] = []
     minima: list[MinimumFound] = []
+    minimiser = make_quench(system, settings.quench)  # one for both sides of every candidate
     attempts: list[str] = []
 
     def minimum_index(found: MinimumFound) -> int:
@@ -197,8 +239,8 @@ def connect_pair(
             attempts.append(f"image {image}: transition state already found (E={ef.energy:.12g})")
             continue
         clock = time.perf_counter()
-        minus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, -1.0, settings)
-        plus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, +1.0, settings)
+        minus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, -1.0, settings, minimiser=minimiser)
+        plus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, +1.0, settings, minimiser=minimiser)
         timings["quench"] += time.perf_counter() - clock
         minus_index, plus_index = minimum_index(minus), minimum_index(plus)
         distinct = minus.is_minimum and plus.is_minimum and minus_index != plus_index
@@ -272,6 +314,7 @@ __all__ = [
     "MinimumFound",
     "TransitionState",
     "connect_pair",
+    "network_connect_settings",
     "push_off_and_minimise",
     "same_point",
 ]

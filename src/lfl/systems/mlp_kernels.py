@@ -9,13 +9,19 @@ Speed (see DESIGN.md, performance notes):
 - data items are innermost and contiguous everywhere (``xt`` is inputs x items), so every inner loop
   runs over items with unit stride and the compiler vectorises it; loops index row views from 0
   (an index like ``start + k`` keeps numba's negative-index wrap-around check and stops vectorising);
-- tanh and exp go through one vectorisable expm1 (Cody-Waite reduction, degree-11
-  polynomial, 2**k built from its bits), because numba calls scalar libm for ``np.tanh``/``np.exp``;
-  relative error below 5e-16 (tests/test_mlp.py checks it against numpy);
-- matrix products go through BLAS (``np.dot`` into preallocated arrays: register-blocked, about
-  twice as fast as item loops even for a 4 x 10 layer), except a narrow first layer (few inputs),
-  which runs an item loop with tanh fused in, and the direction terms of the R-operator, whose
-  item loops skip zero blocks (a Hessian column's direction is a unit vector);
+- tanh and exp are vectorisable (Cody-Waite reduction, 2**k built from its bits), because numba
+  calls scalar libm for ``np.tanh``/``np.exp``: exp by a degree-11 polynomial, tanh by the [6/6]
+  Pade approximant of exp with one division (:func:`_tanh_value`); relative error below 5e-16
+  (tests/test_mlp.py checks both against numpy);
+- :func:`kernel` of a network with ONE hidden layer, up to four inputs and three or four classes
+  (the landscapes' [2,10,4]) runs :func:`one_layer_kernel`: item loops throughout, register-blocked
+  (all classes by four hidden rows per pass), the backward pass of each hidden row in one loop.
+  About 1.2x faster than the general path for [2,10,4,1000], whose time went 68 -> 55 us with the
+  tanh below (the one-layer path: 48 us, of which tanh 19);
+- the general path (deeper networks, wide inputs, the R-operator's tape): matrix products through
+  BLAS (``np.dot`` into preallocated arrays), except a narrow first layer, which runs item loops
+  (tanh over each row right after its affine pass), and the direction terms of the R-operator,
+  whose item loops skip zero blocks (a Hessian column's direction is a unit vector);
 - ``log`` of the softmax normalisers is taken of products of blocks of items (one call per block).
 
 Fast-math: element-wise loops allow fused multiply-add only (``contract``); loops that sum over
@@ -50,6 +56,10 @@ _EXP_FLOOR = -700.0  # exp below this is returned as 0 (keeps the exponent field
 # decimal arithmetic; expm1 = r + r**2 P(r) has relative error below 5e-17 before rounding.
 _P0, _P1, _P2, _P3, _P4 = 0.5000000000000001, 0.16666666666666669, 0.04166666666662413, 0.008333333333330062, 0.0013888888917213717
 _P5, _P6, _P7, _P8, _P9 = 0.00019841269863053618, 2.4801521295954376e-05, 2.7557268459997064e-06, 2.7620088445409746e-07, 2.510038549551032e-08
+# [6/6] Pade approximant of exp: c_j = (12 - j)! 6! / (12! j! (6 - j)!); its error on |r| <= ln2/2
+# is below 2e-19, so rounding alone sets the accuracy of tanh
+_PADE1, _PADE2, _PADE3 = 0.5, 0.11363636363636363, 0.015151515151515152
+_PADE4, _PADE5, _PADE6 = 0.0012626262626262627, 6.313131313131313e-05, 1.503126503126503e-06
 
 
 @intrinsic
@@ -96,45 +106,29 @@ def exp_array(values, out):
 
 @njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy", inline="always")
 def _tanh_value(z):
+    """tanh(z) = (1 - e)/(1 + e), e = exp(-2|z|) = 2**k * N(r)/N(-r) with the [6/6] Pade approximant
+    N(r) = even(r^2) + r odd(r^2) of exp: one division for the whole tanh, and with s = 2**k,
+        tanh|z| = ((1 - s) even - (1 + s) r odd) / ((1 + s) even - (1 - s) r odd),
+    where 1 - s is exact and nothing cancels (for k = 0 the numerator is -2 r odd). As many
+    operations as expm1 by a degree-11 polynomial (the former way, also one division) but shorter
+    dependency chains (two polynomials in r^2 of degree 3): 15 % faster. Relative error below
+    5e-16; the [5/5] approximant (two operations fewer) misses it: 2.6e-15."""
     w = max(-2.0 * abs(z), -_TANH_CLAMP)
-    scale, q = _expm1_parts(w)
-    em = scale * q + (scale - 1.0)  # expm1(-2|z|): no cancellation near z = 0
-    return math.copysign(em / (-2.0 - em), z)
+    kf = (w * _INV_LN2 + _SHIFTER) - _SHIFTER
+    r = (w - kf * _LN2_HI) - kf * _LN2_LO
+    r2 = r * r
+    even = ((_PADE6 * r2 + _PADE4) * r2 + _PADE2) * r2 + 1.0
+    odd = ((_PADE5 * r2 + _PADE3) * r2 + _PADE1) * r
+    s = _bits_as_float((np.int64(kf) + 1023) << 52)
+    numerator = (1.0 - s) * even - (1.0 + s) * odd
+    denominator = (1.0 + s) * even - (1.0 - s) * odd
+    return math.copysign(numerator / denominator, z)
 
 
 @njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy", inline="always")
 def _tanh_row(values):
     for n in range(values.size):
         values[n] = _tanh_value(values[n])
-
-
-@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
-def _affine_tanh_row(row, base, coeff, r, src):
-    """row = tanh(base + sum_k coeff[r, k] src[k]) in one pass, for 1 to 4 source rows (a narrow
-    first layer); one loop per count, because padding with zero terms stops the vectoriser."""
-    n_src = src.shape[0]
-    s0 = src[0]
-    w0 = coeff[r, 0]
-    if n_src == 1:
-        for n in range(row.size):
-            row[n] = _tanh_value(base + w0 * s0[n])
-        return
-    s1 = src[1]
-    w1 = coeff[r, 1]
-    if n_src == 2:
-        for n in range(row.size):
-            row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n])
-        return
-    s2 = src[2]
-    w2 = coeff[r, 2]
-    if n_src == 3:
-        for n in range(row.size):
-            row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n] + w2 * s2[n])
-        return
-    s3 = src[3]
-    w3 = coeff[r, 3]
-    for n in range(row.size):
-        row[n] = _tanh_value(base + w0 * s0[n] + w1 * s1[n] + w2 * s2[n] + w3 * s3[n])
 
 
 @njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
@@ -165,14 +159,11 @@ def linear_rows(coeff, transpose, bias, src, out, use_bias, accumulate, apply_ta
     C is ``coeff`` or, with ``transpose``, ``coeff.T``.
 
     Up to four source rows per pass over the items. Blocks of zero coefficients (frozen weights,
-    the unit directions of Hessian columns) are skipped. tanh runs on each row while it is in cache.
+    the unit directions of Hessian columns) are skipped. tanh runs on each row while it is in cache
+    (a separate pass: tanh fused into the affine loop was 20 % slower).
     """
     n_rows = coeff.shape[1] if transpose else coeff.shape[0]
     n_src = coeff.shape[0] if transpose else coeff.shape[1]
-    if apply_tanh and not accumulate and not transpose and n_src <= 4:
-        for r in range(n_rows):
-            _affine_tanh_row(out[r], bias[r] if use_bias else 0.0, coeff, r, src)
-        return
     for r in range(n_rows):
         row = out[r]
         if not accumulate:
@@ -469,6 +460,270 @@ def _add_l2(x, var_index, grad_full, lam, grad_out):
     return lam * sum_sq
 
 
+# --- one hidden layer, up to four inputs and four classes: the landscapes' [2,10,4], without BLAS ---
+# All four class rows by four hidden rows per pass over the items (register blocking: each activation
+# is loaded once), the backward pass of a hidden row in one loop (dE/da, the output weights' gradient,
+# delta, the first layer's gradient), the softmax written over the logits in place. Short rows are
+# padded with zero weights on a spare row. Time against the general path with a BLAS first layer
+# (the faster of its two variants; one core, 1000 items, interleaved runs): [2,10,4] 0.83, [2,10,3]
+# 0.81, [1,10,4] 0.86, [4,10,4] 0.96, [2,5,4] 0.78, [2,30,4] 0.88; but [2,10,2] 1.05, [2,10,6] 1.10,
+# [8,10,4] 1.08 (padding, extra passes): hence the dispatch in :func:`kernel`. Blocking the items
+# (a block's rows in L1) was tried: no gain, these loops are bound by arithmetic, not by L2.
+
+
+@njit(cache=True)
+def takes_one_layer_path(sizes, blas_first) -> bool:
+    """True when :func:`kernel` runs :func:`one_layer_kernel` for this shape (measured: see above)."""
+    return sizes.size == 3 and not blas_first and sizes[0] <= 4 and 3 <= sizes[2] <= 4
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def hidden_tanh_rows(w1, b1, xt, acts, zeros):
+    """acts = tanh(w1 @ xt + b1) for up to four inputs, row by row: the affine pass (short input
+    lists padded with zero weights on ``zeros``, a row of zeros), then tanh over the row while it
+    is in the L1 cache. Two passes beat tanh fused into the affine loop (21 against 25 us, 10 x 1000)."""
+    n_hidden, n_in = w1.shape
+    n_items = acts.shape[1]
+    x0 = xt[0]
+    x1 = xt[1] if n_in > 1 else zeros
+    x2 = xt[2] if n_in > 2 else zeros
+    x3 = xt[3] if n_in > 3 else zeros
+    for j in range(n_hidden):
+        row = acts[j]
+        base = b1[j]
+        v0 = w1[j, 0]
+        v1 = w1[j, 1] if n_in > 1 else 0.0
+        if n_in <= 2:  # the usual (r12, r13) inputs
+            for n in range(n_items):
+                row[n] = base + v0 * x0[n] + v1 * x1[n]
+        else:
+            v2 = w1[j, 2]
+            v3 = w1[j, 3] if n_in > 3 else 0.0
+            for n in range(n_items):
+                row[n] = base + v0 * x0[n] + v1 * x1[n] + v2 * x2[n] + v3 * x3[n]
+        _tanh_row(row)
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def output_rows(w2, b2, acts, logits, spare):
+    """logits = w2 @ acts + b2 for up to four classes, all classes by four hidden rows per pass; the
+    rows of missing classes are ``spare`` (one row of items, left holding junk), their weights 0."""
+    n_out, n_hidden = w2.shape
+    n_items = acts.shape[1]
+    r0 = logits[0]
+    r1 = logits[1] if n_out > 1 else spare
+    r2 = logits[2] if n_out > 2 else spare
+    r3 = logits[3] if n_out > 3 else spare
+    c0 = b2[0]
+    c1 = b2[1] if n_out > 1 else 0.0
+    c2 = b2[2] if n_out > 2 else 0.0
+    c3 = b2[3] if n_out > 3 else 0.0
+    k = 0
+    while k < n_hidden:
+        four = n_hidden - k >= 4
+        v00 = w2[0, k]
+        v10 = w2[1, k] if n_out > 1 else 0.0
+        v20 = w2[2, k] if n_out > 2 else 0.0
+        v30 = w2[3, k] if n_out > 3 else 0.0
+        h0 = acts[k]
+        if not four:
+            if k == 0:  # the first pass writes the rows (no separate pass for the biases)
+                for n in range(n_items):
+                    a0 = h0[n]
+                    r0[n] = c0 + v00 * a0
+                    r1[n] = c1 + v10 * a0
+                    r2[n] = c2 + v20 * a0
+                    r3[n] = c3 + v30 * a0
+            else:
+                for n in range(n_items):
+                    a0 = h0[n]
+                    r0[n] += v00 * a0
+                    r1[n] += v10 * a0
+                    r2[n] += v20 * a0
+                    r3[n] += v30 * a0
+            k += 1
+            continue
+        v01 = w2[0, k + 1]
+        v02 = w2[0, k + 2]
+        v03 = w2[0, k + 3]
+        v11 = w2[1, k + 1] if n_out > 1 else 0.0
+        v12 = w2[1, k + 2] if n_out > 1 else 0.0
+        v13 = w2[1, k + 3] if n_out > 1 else 0.0
+        v21 = w2[2, k + 1] if n_out > 2 else 0.0
+        v22 = w2[2, k + 2] if n_out > 2 else 0.0
+        v23 = w2[2, k + 3] if n_out > 2 else 0.0
+        v31 = w2[3, k + 1] if n_out > 3 else 0.0
+        v32 = w2[3, k + 2] if n_out > 3 else 0.0
+        v33 = w2[3, k + 3] if n_out > 3 else 0.0
+        h1 = acts[k + 1]
+        h2 = acts[k + 2]
+        h3 = acts[k + 3]
+        if k == 0:
+            for n in range(n_items):
+                a0 = h0[n]
+                a1 = h1[n]
+                a2 = h2[n]
+                a3 = h3[n]
+                r0[n] = c0 + v00 * a0 + v01 * a1 + v02 * a2 + v03 * a3
+                r1[n] = c1 + v10 * a0 + v11 * a1 + v12 * a2 + v13 * a3
+                r2[n] = c2 + v20 * a0 + v21 * a1 + v22 * a2 + v23 * a3
+                r3[n] = c3 + v30 * a0 + v31 * a1 + v32 * a2 + v33 * a3
+        else:
+            for n in range(n_items):
+                a0 = h0[n]
+                a1 = h1[n]
+                a2 = h2[n]
+                a3 = h3[n]
+                r0[n] += v00 * a0 + v01 * a1 + v02 * a2 + v03 * a3
+                r1[n] += v10 * a0 + v11 * a1 + v12 * a2 + v13 * a3
+                r2[n] += v20 * a0 + v21 * a1 + v22 * a2 + v23 * a3
+                r3[n] += v30 * a0 + v31 * a1 + v32 * a2 + v33 * a3
+        k += 4
+
+
+@njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
+def softmax_delta(logits, labels, inv_n, max_logit, total, label_logit):
+    """Sum over items of -log p_label; ``logits`` is overwritten with dE/dy = (p - onehot) / N."""
+    n_out, n_items = logits.shape
+    for n in range(n_items):
+        max_logit[n] = logits[0, n]
+        total[n] = 0.0
+        label_logit[n] = 0.0
+    for c in range(1, n_out):
+        for n in range(n_items):
+            y = logits[c, n]
+            max_logit[n] = y if y > max_logit[n] else max_logit[n]
+    for c in range(n_out):
+        for n in range(n_items):
+            y = logits[c, n]
+            w = y - max_logit[n]
+            wc = w if w > _EXP_FLOOR else _EXP_FLOOR
+            scale, q = _expm1_parts(wc)
+            e = scale + scale * q
+            e = e if w > _EXP_FLOOR else 0.0
+            logits[c, n] = e
+            total[n] += e
+            label_logit[n] += y if labels[n] == c else 0.0
+    for n in range(n_items):
+        total[n] = 1.0 / total[n]
+    for c in range(n_out):
+        for n in range(n_items):
+            logits[c, n] = (logits[c, n] * total[n] - (1.0 if labels[n] == c else 0.0)) * inv_n
+    block = max(1, int(1000.0 / math.log2(max(n_out, 2))))
+    return _cross_entropy_sum(max_logit, label_logit, total, block)
+
+
+@njit(cache=True, fastmath=_SUMS, error_model="numpy")
+def one_layer_backward(w2, xt, acts, d, zeros, grad_w1, grad_b1, grad_w2, grad_b2):
+    """Gradients from d = dE/dy (up to four classes x items), up to four inputs: per hidden row j
+    one pass over the items gives grad_w2[:, j] += d . a_j, delta = (sum_c w2[c, j] d_c)(1 - a_j^2),
+    grad_w1[j] += delta . x and grad_b1[j] += sum(delta). Missing classes and inputs are ``zeros``
+    (a row of zeros) with zero weights; their sums are dropped."""
+    n_out, n_hidden = w2.shape
+    n_in = xt.shape[0]
+    n_items = acts.shape[1]
+    for c in range(n_out):
+        dc = d[c]
+        total = 0.0
+        for n in range(n_items):
+            total += dc[n]
+        grad_b2[c] += total
+    x0 = xt[0]
+    x1 = xt[1] if n_in > 1 else zeros
+    x2 = xt[2] if n_in > 2 else zeros
+    x3 = xt[3] if n_in > 3 else zeros
+    d0 = d[0]
+    d1 = d[1] if n_out > 1 else zeros
+    d2 = d[2] if n_out > 2 else zeros
+    d3 = d[3] if n_out > 3 else zeros
+    for j in range(n_hidden):
+        a = acts[j]
+        v0 = w2[0, j]
+        v1 = w2[1, j] if n_out > 1 else 0.0
+        v2 = w2[2, j] if n_out > 2 else 0.0
+        v3 = w2[3, j] if n_out > 3 else 0.0
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        sb = 0.0
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        g3 = 0.0
+        if n_in <= 2:  # the usual (r12, r13) inputs: two input sums
+            for n in range(n_items):
+                an = a[n]
+                e0 = d0[n]
+                e1 = d1[n]
+                e2 = d2[n]
+                e3 = d3[n]
+                s0 += e0 * an
+                s1 += e1 * an
+                s2 += e2 * an
+                s3 += e3 * an
+                dl = (v0 * e0 + v1 * e1 + v2 * e2 + v3 * e3) * (1.0 - an * an)
+                sb += dl
+                g0 += dl * x0[n]
+                g1 += dl * x1[n]
+        else:
+            for n in range(n_items):
+                an = a[n]
+                e0 = d0[n]
+                e1 = d1[n]
+                e2 = d2[n]
+                e3 = d3[n]
+                s0 += e0 * an
+                s1 += e1 * an
+                s2 += e2 * an
+                s3 += e3 * an
+                dl = (v0 * e0 + v1 * e1 + v2 * e2 + v3 * e3) * (1.0 - an * an)
+                sb += dl
+                g0 += dl * x0[n]
+                g1 += dl * x1[n]
+                g2 += dl * x2[n]
+                g3 += dl * x3[n]
+        grad_w2[0, j] += s0
+        if n_out > 1:
+            grad_w2[1, j] += s1
+        if n_out > 2:
+            grad_w2[2, j] += s2
+        if n_out > 3:
+            grad_w2[3, j] += s3
+        grad_b1[j] += sb
+        grad_w1[j, 0] += g0
+        if n_in > 1:
+            grad_w1[j, 1] += g1
+        if n_in > 2:
+            grad_w1[j, 2] += g2
+        if n_in > 3:
+            grad_w1[j, 3] += g3
+
+
+@njit(cache=True)
+def one_layer_kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, work):
+    """:func:`kernel` for one hidden layer, at most four inputs and four classes, item loops
+    throughout (no BLAS); the arguments of :func:`kernel` but ``blas_first``. The tape's rows serve
+    as work space (the logits end up holding dE/dy): the R-operator fills its own tape."""
+    n_items = labels.size
+    w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
+    _scatter_into(x, var_index, w_full)
+    grad_full[:] = 0.0
+    w1, b1 = layer_weights(w_full, sizes, 1)
+    w2, b2 = layer_weights(w_full, sizes, 2)
+    grad_w1, grad_b1 = layer_weights(grad_full, sizes, 1)
+    grad_w2, grad_b2 = layer_weights(grad_full, sizes, 2)
+    inv_n = 1.0 / n_items
+    zeros = probs[0]
+    zeros[:] = 0.0
+    junk = upstream[0]  # the logits of missing classes
+    hidden_tanh_rows(w1, b1, xt, acts, zeros)
+    output_rows(w2, b2, acts, logits, junk)
+    loss = softmax_delta(logits, labels, inv_n, scratch[0:n_items], scratch[n_items : 2 * n_items], scratch[2 * n_items : 3 * n_items])
+    one_layer_backward(w2, xt, acts, logits, zeros, grad_w1, grad_b1, grad_w2, grad_b2)
+    return loss * inv_n + _add_l2(x, var_index, grad_full, lam, grad_out)
+
+
 @njit(cache=True)
 def kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
     """Energy of the variable weights ``x`` (returned) and its gradient (written into ``grad_out``).
@@ -482,7 +737,17 @@ def kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, blas_first, w
                    blas_first bool          first layer through BLAS (wide inputs),
                    work float64[work_size]  scratch, overwritten: one caller (thread) at a time).
     Energy = mean softmax cross-entropy + lam * sum(x**2); NaN weights give a NaN energy.
+    One hidden layer with at most four inputs, three or four classes and no ``blas_first`` runs
+    :func:`one_layer_kernel`; everything else :func:`general_kernel`.
     """
+    if takes_one_layer_path(sizes, blas_first):
+        return one_layer_kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, work)
+    return general_kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work)
+
+
+@njit(cache=True)
+def general_kernel(x, grad_out, var_index, n_full, sizes, xt, labels, lam, blas_first, work):
+    """:func:`kernel` for any network: BLAS products, the full tape filled."""
     n_items = labels.size
     w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = tape_views(work, sizes, n_items, n_full)
     _scatter_into(x, var_index, w_full)

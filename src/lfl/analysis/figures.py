@@ -1,0 +1,124 @@
+"""The figures of a landscape and of a study, from the database: disconnectivity graphs coloured by
+training and testing AUC, a panel of a study's graphs side by side, and AUC box plots.
+
+Until a landscape holds transition states its minima cannot be joined: its graph then shows every
+minimum as a branch of its own (from the highest minimum down to its energy) and says so in its
+title. A landscape with transition states shows the minima joined to the global minimum; the title
+says how many others were left out. An empty landscape, or one of a single minimum, gives a figure
+that says so. Figures go to PNG and SVG (:func:`lfl.analysis.plots.save_figure`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# matplotlib and pandas are imported where figures are made: the workflow imports this module for the
+# file names alone, when it parses the Snakefile
+log = logging.getLogger(__name__)
+
+COLOURINGS = {"train": "training AUC", "test": "testing AUC"}
+GRAPH_STEM = "disconnectivity_{split}_auc"
+PANEL_STEM = "disconnectivity_panel_{split}_auc"
+BOXPLOT_STEM = "auc_boxplots"
+ENERGY_LABEL = "training loss E"
+
+
+def graph_stems() -> list[str]:
+    """File stems (no suffix) of one landscape's graphs."""
+    return [GRAPH_STEM.format(split=split) for split in COLOURINGS]
+
+
+def study_stems() -> list[str]:
+    """File stems (no suffix) of a study's figures: the panels and the box plots."""
+    return [PANEL_STEM.format(split=split) for split in COLOURINGS] + [BOXPLOT_STEM]
+
+
+def landscape_tree(tables, *, levels: int, lowest_n: int | None = None):
+    """The landscape's disconnectivity tree (input arrays: the KTN's minima by id) and a note on what
+    it shows ("" when it shows every minimum joined); ``tables`` from :func:`~lfl.analysis.summary.read_landscape`."""
+    from lfl.analysis.disconnectivity import build_disconnectivity_tree
+
+    ktn = tables.ktn
+    if ktn is None or ktn.n_minima == 0:
+        empty = np.empty(0)
+        index = np.empty(0, dtype=np.int64)
+        return build_disconnectivity_tree(empty, empty, index, index, n_levels=levels), "no minima"
+    joined = ktn.n_transition_states > 0
+    a, b = ktn.edges()
+    tree = build_disconnectivity_tree(
+        ktn.minimum_energies, ktn.ts_energies, a, b, minimum_ids=ktn.minimum_ids, n_levels=levels,
+        lowest_n=lowest_n, gmin_component_only=joined,
+    )
+    shown = min(ktn.n_minima, lowest_n) if lowest_n else ktn.n_minima
+    if not joined:
+        note = "no transition states yet" + (f": {ktn.n_minima} minima, not joined" if ktn.n_minima > 1 else "")
+    elif tree.n_minima < shown:
+        note = f"{tree.n_minima} of {shown} minima joined to the global minimum"
+    else:
+        note = ""
+    if lowest_n and ktn.n_minima > lowest_n:
+        note = ", ".join(part for part in (f"lowest {lowest_n} of {ktn.n_minima} minima", note) if part)
+    return tree, note
+
+
+def minimum_values(tables, column: str) -> np.ndarray:
+    """A metric per minimum, aligned with the KTN's minima (NaN where not computed)."""
+    if tables.ktn is None:
+        return np.empty(0)
+    by_id = tables.minima.set_index("minimum_id")[column]
+    return by_id.reindex(tables.ktn.minimum_ids).to_numpy(dtype=np.float64)
+
+
+def _title(name: str, colouring: str, note: str) -> str:
+    return f"{name}\ncoloured by {colouring}" + (f"\n({note})" if note else "")
+
+
+def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, lowest_n: int | None = None) -> list[Path]:
+    """One landscape's disconnectivity graphs coloured by training and testing AUC (PNG and SVG)."""
+    from lfl.analysis.plots import plot_disconnectivity, save_figure
+    from lfl.analysis.summary import read_landscape
+
+    tables = read_landscape(store, name)
+    tree, note = landscape_tree(tables, levels=levels, lowest_n=lowest_n)
+    if note:
+        log.info("%s: %s", name, note)
+    written = []
+    for split, colouring in COLOURINGS.items():
+        fig = plot_disconnectivity(tree, minimum_values(tables, f"{split}_auc"), value_label=colouring,
+                                   title=_title(name, colouring, note), ylabel=ENERGY_LABEL)
+        written += save_figure(fig, Path(out_dir) / GRAPH_STEM.format(split=split))
+    return written
+
+
+def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: str, levels: int,
+                  lowest_n: int | None = None) -> list[Path]:
+    """A study's panels of graphs (one per colouring, a shared colour scale) and its AUC box plots."""
+    import pandas as pd
+
+    from lfl.analysis.plots import plot_auc_boxplots, plot_disconnectivity_panel, save_figure
+    from lfl.analysis.summary import landscape_labels, read_landscape, summary_row
+
+    tables = [read_landscape(store, name) for name in names]
+    labels = landscape_labels(pd.DataFrame([summary_row(t, study=study) for t in tables]))
+    trees, titles = {}, []
+    for label, table in zip(labels, tables):
+        tree, note = landscape_tree(table, levels=levels, lowest_n=lowest_n)
+        title = f"{label}\n({note})" if note else label  # a panel's titles are its keys
+        trees[title] = tree
+        titles.append(title)
+    written = []
+    for split, colouring in COLOURINGS.items():
+        values = {title: minimum_values(table, f"{split}_auc") for title, table in zip(titles, tables)}
+        fig = plot_disconnectivity_panel(trees, values, value_label=colouring,
+                                         title=f"{study}: coloured by {colouring}", ylabel=ENERGY_LABEL)
+        written += save_figure(fig, Path(out_dir) / PANEL_STEM.format(split=split))
+    groups = {label: {"train": table.minima["train_auc"].to_numpy(dtype=np.float64),
+                      "test": table.minima["test_auc"].to_numpy(dtype=np.float64)}
+              for label, table in zip(labels, tables)}
+    fig = plot_auc_boxplots(groups, title=f"{study}: AUC over the minima", ylabel="AUC")
+    written += save_figure(fig, Path(out_dir) / BOXPLOT_STEM)
+    return written

@@ -1,0 +1,122 @@
+"""`lfl analyse ...`: metrics of the minima (a database writer), study tables and figures (readers).
+
+- ``metrics``: score the minima of one landscape that have no metrics yet and store the rows;
+- ``summary``: a study's landscape summary table, CSV and Markdown;
+- ``graphs``: one landscape's disconnectivity graphs coloured by training and testing AUC;
+- ``figures``: a study's panels of graphs and its AUC box plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from lfl.commands.db import add_database_options, resolve_url
+
+log = logging.getLogger(__name__)
+
+
+def _reference_class(text: str):
+    return text if text == "macro" else int(text) if text.isdigit() else text
+
+
+def _landscape_names(values: list[str]) -> list[str]:
+    """Names, or definition files (``.json``) whose name is used."""
+    from lfl.landscape import load_definition
+
+    return [load_definition(value)["name"] if value.endswith(".json") else value for value in values]
+
+
+def _plot_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--levels", type=int, default=40, help="energy levels of the disconnectivity graphs")
+    parser.add_argument("--lowest-n", type=int, default=None, help="draw only the lowest N minima")
+
+
+def register(groups) -> None:
+    parser = groups.add_parser("analyse", help="metrics of the minima, summary tables, figures")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    metrics = sub.add_parser("metrics", help="score the minima not scored yet (AUC, loss, ...) into the database")
+    add_database_options(metrics)
+    metrics.add_argument("--landscape", required=True, help="landscape definition (JSON)")
+    metrics.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
+    metrics.add_argument("--reference-class", type=_reference_class, default=0,
+                         help="AUC reference class (a class number) or 'macro' (one-vs-rest mean); default 0")
+    metrics.add_argument("--rescore", action="store_true", help="score every minimum again (after changing the reference class)")
+    metrics.add_argument("--receipt", help="JSON receipt written after the commit")
+    metrics.set_defaults(func=run_metrics)
+
+    summary = sub.add_parser("summary", help="a study's landscape summary table (CSV and Markdown)")
+    add_database_options(summary)
+    summary.add_argument("--study", default="", help="study name (table title and first column)")
+    summary.add_argument("--reference-class", type=_reference_class, default=None, help="named in the caption")
+    summary.add_argument("--out-csv", required=True)
+    summary.add_argument("--out-md", required=True)
+    summary.add_argument("landscapes", nargs="+", help="landscape names or definition files, in table order")
+    summary.set_defaults(func=run_summary)
+
+    graphs = sub.add_parser("graphs", help="one landscape's disconnectivity graphs coloured by training and testing AUC")
+    add_database_options(graphs)
+    graphs.add_argument("--landscape", required=True, help="landscape name or definition file")
+    graphs.add_argument("--out-dir", required=True, help="writes disconnectivity_{train,test}_auc.{png,svg} here")
+    _plot_options(graphs)
+    graphs.set_defaults(func=run_graphs)
+
+    figures = sub.add_parser("figures", help="a study's panels of disconnectivity graphs and AUC box plots")
+    add_database_options(figures)
+    figures.add_argument("--study", required=True, help="study name (figure titles)")
+    figures.add_argument("--out-dir", required=True,
+                         help="writes disconnectivity_panel_{train,test}_auc and auc_boxplots (.png, .svg) here")
+    _plot_options(figures)
+    figures.add_argument("landscapes", nargs="+", help="landscape names or definition files, in panel order")
+    figures.set_defaults(func=run_figures)
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    from lfl.analysis.scoring import score_landscape
+    from lfl.atomic import atomic_path
+    from lfl.db.store import LandscapeStore
+    from lfl.landscape import load_landscape
+    from lfl.logs import mask_url
+
+    landscape = load_landscape(args.landscape, args.draw)
+    url = resolve_url(args)
+    with LandscapeStore(url) as store:
+        report = score_landscape(store, landscape, reference_class=args.reference_class, rescore=args.rescore)
+    if args.receipt:
+        receipt = dict(report.as_dict(), database=mask_url(url))
+        with atomic_path(args.receipt, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(receipt, indent=2) + "\n")
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from lfl.analysis.summary import study_summary, write_tables
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        frame = study_summary(store, _landscape_names(args.landscapes), study=args.study)
+    write_tables(frame, csv_path=args.out_csv, md_path=args.out_md, study=args.study,
+                 reference_class=args.reference_class)
+    return 0
+
+
+def run_graphs(args: argparse.Namespace) -> int:
+    from lfl.analysis.figures import landscape_figures
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        landscape_figures(store, _landscape_names([args.landscape])[0], args.out_dir, levels=args.levels,
+                          lowest_n=args.lowest_n)
+    return 0
+
+
+def run_figures(args: argparse.Namespace) -> int:
+    from lfl.analysis.figures import study_figures
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        study_figures(store, _landscape_names(args.landscapes), args.out_dir, study=args.study, levels=args.levels,
+                      lowest_n=args.lowest_n)
+    return 0

@@ -1,0 +1,169 @@
+"""`lfl connect ...`: plan pairs of minima from the database, then search transition states between them.
+
+``plan`` only reads the database; ``run`` is pure (pairs file in, results file out); the results go
+into the database through ``lfl ingest connections``, the one writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+from lfl.commands.db import add_database_options, resolve_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS = {
+    "pairs_per_round": 8,
+    "strategy": "shortest_path",
+    "k_nearest": 3,
+    "max_failures": 2,
+    "n_images": 10,
+    "spring_constant": 1.0,
+    "dneb_iterations": 50,
+    "dneb_rms_force": 1e-3,
+    "rms_gradient": 1e-9,
+}
+
+
+def register(groups) -> None:
+    parser = groups.add_parser("connect", help="transition-state searches between minima")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = sub.add_parser("plan", help="choose the pairs of minima to connect next (reads the database)")
+    add_database_options(plan)
+    plan.add_argument("--landscape", required=True, help="landscape definition (JSON)")
+    plan.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
+    plan.add_argument("--settings", default="{}", help="connection settings as JSON (the config's connect section)")
+    plan.add_argument("--round", type=int, default=0)
+    plan.add_argument("--out", required=True, help="pairs file (.npz)")
+    plan.set_defaults(func=run_plan)
+
+    run = sub.add_parser("run", help="search transition states for a share of the planned pairs")
+    run.add_argument("--landscape", required=True)
+    run.add_argument("--draw", required=True)
+    run.add_argument("--pairs", required=True, help="pairs file from `lfl connect plan`")
+    run.add_argument("--settings", default="{}", help="connection settings as JSON")
+    run.add_argument("--job", type=int, default=0, help="this job's share: pairs job, job + jobs, ...")
+    run.add_argument("--jobs", type=int, default=1)
+    run.add_argument("--out", required=True, help="results file (.npz)")
+    run.set_defaults(func=run_connect)
+
+
+def parse_settings(text: str) -> dict:
+    from lfl.errors import LflError
+
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LflError(f"--settings: not valid JSON ({exc})") from None
+    unknown = sorted(set(given) - set(DEFAULT_SETTINGS) - {"rounds", "jobs"})
+    if unknown:
+        raise LflError(f"--settings: unknown key(s) {', '.join(unknown)}")
+    return {**DEFAULT_SETTINGS, **given}
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lfl import __version__
+    from lfl.db.store import LandscapeStore
+    from lfl.explore.connection_files import PlannedPairs, save_pairs
+    from lfl.explore.connection_strategy import plan_pairs
+    from lfl.landscape import load_landscape
+
+    settings = parse_settings(args.settings)
+    landscape = load_landscape(args.landscape, args.draw)
+    system = landscape.system()
+    with LandscapeStore(resolve_url(args)) as store:
+        record = store.landscape(landscape.name)
+        ktn = store.load_ktn(record.id)
+        coords = store.coordinates(ktn.minimum_ids)
+        attempts = store.connect_attempts(record.id)
+    pairs = plan_pairs(
+        minimum_ids=ktn.minimum_ids,
+        energies=ktn.minimum_energies,
+        ts_min1=ktn.ts_min1,
+        ts_min2=ktn.ts_min2,
+        coords=coords,
+        distance=system.distance if landscape.definition["symmetry"] == "reduced" else None,
+        attempts=(attempts.min1_ids, attempts.min2_ids, attempts.outcomes),
+        strategy=settings["strategy"],
+        n_pairs=settings["pairs_per_round"],
+        k_nearest=settings["k_nearest"],
+        max_failures=settings["max_failures"],
+    )
+    min1 = np.array([p[0] for p in pairs], dtype=np.int64)
+    min2 = np.array([p[1] for p in pairs], dtype=np.int64)
+    n_unconnected = int(np.count_nonzero(~ktn.connected_to_global_minimum())) if ktn.n_minima else 0
+    planned = PlannedPairs(
+        min1, min2,
+        coords[ktn.index_of(min1)].reshape(-1, system.n_dof), coords[ktn.index_of(min2)].reshape(-1, system.n_dof),
+        {"landscape": landscape.name, "round": args.round, "n_minima": ktn.n_minima,
+         "n_transition_states": ktn.n_transition_states, "n_unconnected": n_unconnected,
+         "strategy": settings["strategy"], "lfl_version": __version__},
+    )
+    save_pairs(args.out, planned)
+    log.info("%s round %d: %d minima, %d transition states, %d not joined to the global minimum; %d pairs planned",
+             landscape.name, args.round, ktn.n_minima, ktn.n_transition_states, n_unconnected, len(planned))
+    return 0
+
+
+def connect_settings(settings: dict, definition: dict):
+    """ConnectSettings for a network landscape: the measured network defaults, the config's connect
+    section and the landscape's identity tolerances."""
+    from dataclasses import replace
+
+    from lfl.explore.neb import DNEBSettings
+    from lfl.explore.transition_states import network_connect_settings
+
+    identity = definition["identity"]
+    base = network_connect_settings()
+    return replace(
+        base,
+        dneb=DNEBSettings(n_images=settings["n_images"], spring_constant=settings["spring_constant"],
+                          max_iterations=settings["dneb_iterations"], rms_force=settings["dneb_rms_force"]),
+        ef=replace(base.ef, rms_gradient=settings["rms_gradient"]),
+        energy_tol=identity["energy_tol"],
+        distance_tol=identity["distance_tol"],
+    )
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    from lfl import __version__
+    from lfl.errors import LflError
+    from lfl.explore.connection_files import OUTCOMES, load_pairs, records_from_results, save_records
+    from lfl.explore.transition_states import connect_pair
+    from lfl.landscape import load_landscape
+
+    if not 0 <= args.job < args.jobs:
+        raise LflError(f"--job must lie in 0..{args.jobs - 1}, got {args.job}")
+    settings = parse_settings(args.settings)
+    landscape = load_landscape(args.landscape, args.draw)
+    system = landscape.system()
+    pairs = load_pairs(args.pairs)
+    options = connect_settings(settings, landscape.definition)
+    results = []
+    for k in range(args.job, len(pairs), args.jobs):
+        started = time.perf_counter()
+        try:
+            result = connect_pair(system, pairs.coords1[k], pairs.coords2[k], options)
+        except LflError as exc:  # e.g. the two ends are one minimum: a failed attempt, not a failed job
+            log.warning("pair %d-%d: %s", pairs.min1_ids[k], pairs.min2_ids[k], exc)
+            result = None
+        seconds = time.perf_counter() - started
+        if result is None:
+            from lfl.explore.transition_states import ConnectionResult
+
+            result = ConnectionResult([], [], False, False, "error", {})
+        results.append((int(pairs.min1_ids[k]), int(pairs.min2_ids[k]), result, seconds))
+        log.info("pair %d-%d: %s, %d transition state(s), %.2f s (%s)", pairs.min1_ids[k], pairs.min2_ids[k],
+                 OUTCOMES[2 if result.connected else 1 if result.success else 0], len(result.transition_states),
+                 seconds, result.message)
+    records = records_from_results(results, system.n_dof, {
+        "landscape": landscape.name, "round": pairs.metadata.get("round"), "job": args.job, "jobs": args.jobs,
+        "lfl_version": __version__})
+    save_records(args.out, records)
+    return 0

@@ -1,0 +1,321 @@
+"""Which pairs of minima to connect next (pure: arrays in, a list of id pairs out).
+
+Two strategies:
+
+- ``"shortest_path"`` (PATHSAMPLE's approach, SCIENCE.md §6): over the complete graph of minima, in
+  which minima already joined through transition states cost nothing to pass between and any other
+  pair costs its distance (or the distance squared, ``metric="squared"``), a shortest path from the
+  global minimum to every minimum outside the global minimum's component names the *gaps* on it:
+  consecutive minima not yet joined. The unique gaps of all these paths, shortest first, are the
+  pairs to try.
+- ``"nearest"``: each minimum with its ``k_nearest`` nearest minima not yet joined to it; first every
+  minimum's nearest, then every second nearest, and so on (shortest first within a rank).
+
+A pair whose attempts failed ``max_failures`` times (any outcome but ``"connected"``) is never
+proposed again; for shortest paths its edge is removed, so the paths go around it.
+
+Joined minima form components (union of the transition-state edges), so the shortest paths run on
+the graph of components: the cost between two components is the shortest distance between their
+members, and the pair that achieves it is the gap. This is the same as Dijkstra over the minima with
+zero-cost edges inside components.
+
+Distances: ``distance(a, b)`` (e.g. ``system.distance``: symmetry-aligned, about 0.2 ms per call
+for [2,10,4] measured on a busy machine), or plain Euclidean when None. Pairs inside one component
+and failed-out pairs are never measured. Up to ``max_dense`` minima every other pair is measured
+(at most m^2/2 calls: 125,000, about 25 s, for 500 minima none of them joined); beyond that, the
+candidate edges are each minimum's ``n_candidates`` nearest minima of other components by plain
+Euclidean distance of the stored coordinates, plus the edges of a plain-distance minimum spanning
+tree (so that every component stays reachable), measured with ``distance``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from lfl.errors import LflError
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("shortest_path", "nearest")
+METRICS = ("distance", "squared")
+CONNECTED = "connected"  # the one attempt outcome that is no failure
+
+Distance = Callable[[np.ndarray, np.ndarray], float]
+
+
+def components(n_minima: int, ends1: np.ndarray, ends2: np.ndarray) -> np.ndarray:
+    """Component label (0 .. c-1, numbered by first member) of each minimum under the edges (ends1[k], ends2[k])."""
+    parent = np.arange(n_minima)
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:  # path compression
+            parent[i], i = root, parent[i]
+        return root
+
+    for a, b in zip(ends1.tolist(), ends2.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n_minima)], dtype=np.int64)
+    _, labels = np.unique(roots, return_inverse=True)
+    return labels.astype(np.int64)
+
+
+def failure_counts(
+    attempts: tuple[Sequence[int], Sequence[int], Sequence[str]] | None, position: dict[int, int]
+) -> dict[tuple[int, int], int]:
+    """Failed attempts per unordered pair of positions (pairs naming unknown ids are ignored)."""
+    counts: dict[tuple[int, int], int] = {}
+    if attempts is None:
+        return counts
+    min1, min2, outcomes = attempts
+    if not len(min1) == len(min2) == len(outcomes):
+        raise LflError(
+            f"connection attempts: {len(min1)} first ids, {len(min2)} second ids and {len(outcomes)} outcomes"
+        )
+    for a, b, outcome in zip(min1, min2, outcomes):
+        if outcome == CONNECTED:
+            continue
+        i, j = position.get(int(a)), position.get(int(b))
+        if i is None or j is None or i == j:
+            continue
+        key = (min(i, j), max(i, j))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def candidate_edges(
+    coords: np.ndarray,
+    distance: Distance | None,
+    *,
+    max_dense: int,
+    n_candidates: int,
+    labels: np.ndarray | None = None,
+    exclude: set[tuple[int, int]] | frozenset = frozenset(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, d) with i < j between different components (``labels``; None: all distinct), none in ``exclude``.
+
+    Up to max_dense minima: every such pair. Beyond: each minimum's n_candidates nearest minima of
+    other components by plain distance, plus the edges of a plain-distance spanning tree of the
+    components. Pairs inside a component are never measured: they cost nothing on any path.
+    """
+    m = coords.shape[0]
+    labels = np.arange(m) if labels is None else np.asarray(labels, dtype=np.int64)
+    if m <= max_dense:
+        i, j = np.triu_indices(m, k=1)
+        between = labels[i] != labels[j]
+        i, j = i[between].astype(np.int64), j[between].astype(np.int64)
+    else:
+        # Many minima: pre-select by plain distance in blocks of rows (m x block memory), measure only those.
+        k = min(int(n_candidates), m - 1)
+        squares = np.einsum("ij,ij->i", coords, coords)
+        pairs: set[tuple[int, int]] = set()
+        block = 256
+        for start in range(0, m, block):
+            rows = coords[start : start + block]
+            d2 = squares[start : start + block, None] + squares[None, :] - 2.0 * rows @ coords.T
+            d2[labels[start : start + block, None] == labels[None, :]] = np.inf  # same component (and self)
+            nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
+            for r, row in enumerate(nearest.tolist()):
+                a = start + r
+                pairs.update((min(a, b), max(a, b)) for b in row if np.isfinite(d2[r, b]))
+        # Nearest-neighbour lists can split into islands (a cluster whose members are all each other's
+        # nearest): the edges of a plain-distance spanning tree join them.
+        pairs.update(_spanning_tree_pairs(coords, labels))
+        ordered = sorted(p for p in pairs if labels[p[0]] != labels[p[1]])
+        i = np.array([p[0] for p in ordered], dtype=np.int64)
+        j = np.array([p[1] for p in ordered], dtype=np.int64)
+    if exclude:
+        keep = np.array([(a, b) not in exclude for a, b in zip(i.tolist(), j.tolist())], dtype=bool)
+        i, j = i[keep], j[keep]
+    if distance is None:
+        d = np.linalg.norm(coords[i] - coords[j], axis=1)
+    else:
+        d = np.array([distance(coords[a], coords[b]) for a, b in zip(i.tolist(), j.tolist())], dtype=np.float64)
+    return i, j, d
+
+
+def _spanning_tree_pairs(coords: np.ndarray, labels: np.ndarray) -> list[tuple[int, int]]:
+    """Edges (i < j) of a minimum spanning tree under plain distance, zero inside a component.
+
+    Prim: O(m^2 n) time, O(m) memory. Its edges between components join every component.
+    """
+    m = coords.shape[0]
+    squares = np.einsum("ij,ij->i", coords, coords)
+
+    def squared_from(k: int) -> np.ndarray:
+        squared = squares + squares[k] - 2.0 * (coords @ coords[k])
+        squared[labels == labels[k]] = 0.0
+        return squared
+
+    in_tree = np.zeros(m, dtype=bool)
+    in_tree[0] = True
+    best = squared_from(0)
+    parent = np.zeros(m, dtype=np.int64)
+    edges = []
+    for _ in range(m - 1):
+        best[in_tree] = np.inf
+        k = int(np.argmin(best))
+        edges.append((min(k, int(parent[k])), max(k, int(parent[k]))))
+        in_tree[k] = True
+        candidate = squared_from(k)
+        closer = candidate < best
+        best[closer] = candidate[closer]
+        parent[closer] = k
+    return edges
+
+
+def _shortest_path_gaps(
+    labels: np.ndarray, root: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, metric: str
+) -> list[tuple[int, int, float]]:
+    """Unique gaps (i, j, d) on the shortest component paths from the root's component to every other."""
+    n_comp = int(labels.max()) + 1
+    ci, cj = labels[i], labels[j]
+    between = ci != cj
+    i, j, d, ci, cj = i[between], j[between], d[between], ci[between], cj[between]
+    if i.size == 0:
+        return []
+    # The cheapest pair between every two components (ties: the first in (d, i, j) order).
+    lo, hi = np.minimum(ci, cj), np.maximum(ci, cj)
+    order = np.lexsort((j, i, d, hi, lo))
+    lo, hi = lo[order], hi[order]
+    first = np.ones(lo.size, dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    keep = order[first]
+    ei, ej, ed = i[keep], j[keep], d[keep]
+    elo, ehi = np.minimum(ci[keep], cj[keep]), np.maximum(ci[keep], cj[keep])
+    cost = ed * ed if metric == "squared" else ed.copy()
+    # csgraph drops explicit zeros: coincident minima (distance 0) still need an edge.
+    cost = np.maximum(cost, np.finfo(np.float64).tiny)
+    graph = csr_matrix((cost, (elo, ehi)), shape=(n_comp, n_comp))
+    start = int(labels[root])
+    _, predecessors = dijkstra(graph, directed=False, indices=start, return_predecessors=True)
+    edge_of = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(elo.tolist(), ehi.tolist()))}
+    gaps: dict[tuple[int, int], tuple[int, int, float]] = {}
+    for target in range(n_comp):
+        node = target
+        while node != start and predecessors[node] >= 0:
+            previous = int(predecessors[node])
+            k = edge_of[(min(previous, node), max(previous, node))]
+            a, b = int(ei[k]), int(ej[k])
+            if labels[a] != previous:  # name the gap from the global minimum's side
+                a, b = b, a
+            gaps[(min(a, b), max(a, b))] = (a, b, float(ed[k]))
+            node = previous
+    return list(gaps.values())
+
+
+def _nearest_gaps(
+    labels: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, k_nearest: int
+) -> list[tuple[int, int, float, int]]:
+    """(a, b, d, rank): each minimum's k_nearest minima outside its component, rank 0 the nearest."""
+    between = labels[i] != labels[j]
+    i, j, d = i[between], j[between], d[between]
+    src = np.concatenate([i, j])
+    dst = np.concatenate([j, i])
+    dist = np.concatenate([d, d])
+    order = np.lexsort((dst, dist, src))
+    src, dst, dist = src[order], dst[order], dist[order]
+    starts = np.searchsorted(src, src, side="left")
+    rank = np.arange(src.size) - starts
+    chosen = rank < k_nearest
+    best: dict[tuple[int, int], tuple[int, int, float, int]] = {}
+    for a, b, dd, r in zip(src[chosen].tolist(), dst[chosen].tolist(), dist[chosen].tolist(), rank[chosen].tolist()):
+        key = (min(a, b), max(a, b))
+        if key not in best or r < best[key][3]:
+            best[key] = (a, b, dd, r)
+    return list(best.values())
+
+
+def plan_pairs(
+    *,
+    minimum_ids,
+    energies,
+    ts_min1,
+    ts_min2,
+    coords,
+    distance: Distance | None = None,
+    attempts: tuple[Sequence[int], Sequence[int], Sequence[str]] | None = None,
+    strategy: str = "shortest_path",
+    n_pairs: int = 8,
+    k_nearest: int = 3,
+    max_failures: int = 2,
+    metric: str = "distance",
+    max_dense: int = 500,
+    n_candidates: int = 20,
+) -> list[tuple[int, int]]:
+    """The next pairs (min1_id, min2_id) to connect, at most n_pairs, deterministic for equal input.
+
+    ``minimum_ids`` (m,), ``energies`` (m,), ``coords`` (m, n_dof) describe the minima; ``ts_min1`` /
+    ``ts_min2`` name the two minima of every transition state (self-loops allowed); ``attempts`` is
+    (min1 ids, min2 ids, outcome strings) of the attempts so far. The global minimum is the lowest
+    energy (lowest id among equal energies). For shortest paths each pair is named from the global
+    minimum's side first, for ``"nearest"`` the lower id first. An empty list: nothing left to try
+    (all joined, or every gap failed out).
+    """
+    if strategy not in STRATEGIES:
+        raise LflError(f"connection strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if metric not in METRICS:
+        raise LflError(f"connection metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    for name, value, low in (("n_pairs", n_pairs, 0), ("k_nearest", k_nearest, 1), ("max_failures", max_failures, 1),
+                             ("max_dense", max_dense, 0), ("n_candidates", n_candidates, 1)):
+        if int(value) != value or value < low:
+            raise LflError(f"connection {name} must be a whole number >= {low}, got {value}")
+    ids = np.asarray(minimum_ids, dtype=np.int64).ravel()
+    energies = np.asarray(energies, dtype=np.float64).ravel()
+    m = ids.size
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[0] != m or energies.size != m:
+        raise LflError(
+            f"connection planning: {m} minimum ids, {energies.size} energies and coordinates of shape {coords.shape}"
+        )
+    if np.unique(ids).size != m:
+        raise LflError("connection planning: minimum ids repeat")
+    position = {int(x): k for k, x in enumerate(ids.tolist())}
+    ts_min1 = np.asarray(ts_min1, dtype=np.int64).ravel()
+    ts_min2 = np.asarray(ts_min2, dtype=np.int64).ravel()
+    if ts_min1.size != ts_min2.size:
+        raise LflError(f"connection planning: {ts_min1.size} first and {ts_min2.size} second transition-state ends")
+    unknown = sorted({int(x) for x in np.concatenate([ts_min1, ts_min2]).tolist()} - set(position))
+    if unknown:
+        raise LflError(f"connection planning: transition states name unknown minimum id(s) {unknown[:5]}")
+    if m < 2 or n_pairs == 0:
+        return []
+
+    ends1 = np.array([position[int(x)] for x in ts_min1.tolist()], dtype=np.int64)
+    ends2 = np.array([position[int(x)] for x in ts_min2.tolist()], dtype=np.int64)
+    labels = components(m, ends1, ends2)
+    if labels.max() == 0:
+        return []
+    root = int(np.lexsort((ids, energies))[0])
+
+    failures = failure_counts(attempts, position)
+    failed_out = {pair for pair, count in failures.items() if count >= max_failures}
+    i, j, d = candidate_edges(
+        coords, distance, max_dense=int(max_dense), n_candidates=int(n_candidates), labels=labels, exclude=failed_out
+    )
+
+    if strategy == "shortest_path":
+        gaps = _shortest_path_gaps(labels, root, i, j, d, metric)
+        gaps.sort(key=lambda g: (g[2], min(ids[g[0]], ids[g[1]]), max(ids[g[0]], ids[g[1]])))
+    else:
+        ranked = _nearest_gaps(labels, i, j, d, int(k_nearest))
+        ranked.sort(key=lambda g: (g[3], g[2], min(ids[g[0]], ids[g[1]]), max(ids[g[0]], ids[g[1]])))
+        gaps = [(min(a, b, key=lambda k: ids[k]), max(a, b, key=lambda k: ids[k]), dd) for a, b, dd, _ in ranked]
+    pairs = [(int(ids[a]), int(ids[b])) for a, b, _ in gaps[: int(n_pairs)]]
+    log.info(
+        "%s: %d minima in %d components, %d candidate pairs, %d failed out; %d pair(s) planned",
+        strategy, m, int(labels.max()) + 1, i.size, sum(c >= max_failures for c in failures.values()), len(pairs),
+    )
+    return pairs
+
+
+__all__ = ["STRATEGIES", "candidate_edges", "components", "failure_counts", "plan_pairs"]
