@@ -31,6 +31,7 @@ def tiny_config(runs: int, steps: int = 10) -> dict:
                 "error_pct": [0],
                 "networks": [{"hidden": [3], "lambda": 1.0e-3}],
                 "basin_hopping": {"runs": runs, "steps": steps, "chunk": 10, "seed": 4},
+                "connect": {"rounds": 0},  # tests/test_workflow_connect.py runs the rounds
             }
         },
     }
