@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from lfl.db.store import LandscapeStore
-from workflow_helpers import run_snakemake
+from workflow_helpers import run_snakemake, tiny_ljat3_config
 
 LANDSCAPES = ["D2_n50_e0_s0_h3_l0.001_kfull_reduced", "D2_n50_e50_s0_h3_l0.001_kfull_reduced"]
 GRAPHS = [f"disconnectivity_{split}_auc" for split in ("train", "test")]
@@ -18,22 +18,12 @@ STUDY_FIGURES = [f"disconnectivity_panel_{split}_auc" for split in ("train", "te
 
 
 def tiny_config(runs: int) -> dict:
-    return {
-        "results_dir": "results",
-        "threads": 1,
-        "datasets": {"D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5}},
-        "studies": {
-            "tiny": {
-                "dataset": "D2",
-                "n_data": 50,
-                "error_pct": [0, 50],
-                "networks": [{"hidden": [3], "lambda": 1.0e-3}],
-                "basin_hopping": {"runs": runs, "steps": 10, "chunk": 10, "seed": 4},
-                "connect": {"rounds": 0},
-                "analysis": {"levels": 10},
-            }
-        },
-    }
+    return tiny_ljat3_config(
+        basin_hopping={"runs": runs, "steps": 10, "chunk": 10, "seed": 4},
+        connect={"rounds": 0},
+        error_pct=(0, 50),
+        analysis={"levels": 10},
+    )
 
 
 def assert_png(path, min_bytes=10_000):

@@ -6,27 +6,16 @@ from sqlalchemy import create_engine, text
 from lfl.db.store import LandscapeStore
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.landscape import load_landscape
-from workflow_helpers import run_snakemake
+from workflow_helpers import run_snakemake, tiny_ljat3_config
 
 LANDSCAPE = "D2_n50_e0_s0_h3_l0.001_kfull_reduced"
 
 
 def connect_config(rounds: int) -> dict:
-    return {
-        "results_dir": "results",
-        "threads": 1,
-        "datasets": {"D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5}},
-        "studies": {
-            "tiny": {
-                "dataset": "D2",
-                "n_data": 50,
-                "error_pct": [0],
-                "networks": [{"hidden": [3], "lambda": 1.0e-3}],
-                "basin_hopping": {"runs": 2, "steps": 20, "chunk": 20, "seed": 1},
-                "connect": {"rounds": rounds, "jobs": 2, "pairs_per_round": 4},
-            }
-        },
-    }
+    return tiny_ljat3_config(
+        basin_hopping={"runs": 2, "steps": 20, "chunk": 20, "seed": 1},
+        connect={"rounds": rounds, "jobs": 2, "pairs_per_round": 4},
+    )
 
 
 def test_connection_rounds_join_the_landscape(tmp_path):

@@ -14,27 +14,16 @@ from lfl.db.batches import MinimaBatch
 from lfl.db.store import LandscapeStore
 from lfl.explore.chunks import load_chunk
 from lfl.landscape import load_landscape
-from workflow_helpers import run_snakemake
+from workflow_helpers import run_snakemake, tiny_ljat3_config
 
 LANDSCAPE = "D2_n50_e0_s0_h3_l0.001_kfull_reduced"
 
 
 def tiny_config(runs: int, steps: int = 10) -> dict:
-    return {
-        "results_dir": "results",
-        "threads": 1,
-        "datasets": {"D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5}},
-        "studies": {
-            "tiny": {
-                "dataset": "D2",
-                "n_data": 50,
-                "error_pct": [0],
-                "networks": [{"hidden": [3], "lambda": 1.0e-3}],
-                "basin_hopping": {"runs": runs, "steps": steps, "chunk": 10, "seed": 4},
-                "connect": {"rounds": 0},  # tests/test_workflow_connect.py runs the rounds
-            }
-        },
-    }
+    return tiny_ljat3_config(
+        basin_hopping={"runs": runs, "steps": steps, "chunk": 10, "seed": 4},
+        connect={"rounds": 0},  # tests/test_workflow_connect.py runs the rounds
+    )
 
 
 def landscape_files(workdir):

@@ -22,3 +22,23 @@ def run_snakemake(workdir: Path, config: dict, *extra: str, cores: int = 2, env:
         *extra,
     ]
     return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir)
+
+
+def tiny_ljat3_config(*, basin_hopping: dict, connect: dict, error_pct=(0,), analysis: dict | None = None) -> dict:
+    """The smallest real landscape study: [2,3,4,50,1e-3] on a 400-start D2 pool."""
+    study = {
+        "dataset": "D2",
+        "n_data": 50,
+        "error_pct": list(error_pct),
+        "networks": [{"hidden": [3], "lambda": 1.0e-3}],
+        "basin_hopping": basin_hopping,
+        "connect": connect,
+    }
+    if analysis is not None:
+        study["analysis"] = analysis
+    return {
+        "results_dir": "results",
+        "threads": 1,
+        "datasets": {"D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5}},
+        "studies": {"tiny": study},
+    }
