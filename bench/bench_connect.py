@@ -13,14 +13,17 @@ the first round's gaps, ``plan_pairs(strategy="shortest_path")`` with no transit
 
 Contenders, each on every pair, timed in this run on ONE core:
 
+- recommended: :func:`~lfl.explore.transition_states.network_connect_settings` (Newton steps in the
+  orthogonal space from the exact Hessian, compiled push-off quenches with memory 200, DNEB up to 50
+  iterations, up to 5 DNEB cycles per attempt with band-image quenches, single-ended searches from the
+  second minimum when every band into it failed);
+- one cycle: the same, one DNEB per attempt and nothing else (the first version of the recommended
+  settings): cheaper per attempt, joins fewer pairs;
 - reference: the initial implementation: hybrid eigenvector-following with L-BFGS steps in the
   orthogonal space (``tangent_method="lbfgs"``: 100 steps per iteration, 500 once converged along the
   mode), push-off quenches by the Python-loop L-BFGS with memory 4 (the system is wrapped so that the
-  compiled quench does not apply), DNEB up to 1000 iterations; ConnectSettings() otherwise, with
-  dense_max 1000;
-- recommended: :func:`~lfl.explore.transition_states.network_connect_settings` (Newton steps in the
-  orthogonal space from the exact Hessian, compiled push-off quenches with memory 200, DNEB up to 50
-  iterations).
+  compiled quench does not apply), DNEB up to 1000 iterations, one cycle; ConnectSettings() otherwise,
+  with dense_max 1000.
 
 Printed: CPU seconds per attempt (``time.process_time``: the machine may be shared) mean and median,
 the wall-clock breakdown (DNEB, eigenvector-following, push-off quenches with their index checks),
@@ -132,7 +135,7 @@ def check_transition_states(system: MLPSystem, result) -> tuple[int, int]:
 
 def run_contender(label: str, pairs, settings: ConnectSettings, wrap) -> dict:
     cpu, parts = [], {"dneb": [], "eigenvector_following": [], "quench": [], "total": []}
-    success = connected = good = found = 0
+    success = connected = good = found = cycles = 0
     for system, x_a, x_b in pairs:
         started = time.process_time()
         result = connect_pair(wrap(system), x_a, x_b, settings)
@@ -141,6 +144,7 @@ def run_contender(label: str, pairs, settings: ConnectSettings, wrap) -> dict:
             parts[key].append(result.timings[key])
         success += result.success
         connected += result.connected
+        cycles += result.n_cycles
         g, n = check_transition_states(system, result)
         good, found = good + g, found + n
     n = len(pairs)
@@ -148,7 +152,8 @@ def run_contender(label: str, pairs, settings: ConnectSettings, wrap) -> dict:
         f"{label:12s} CPU s/attempt mean {statistics.mean(cpu):.3f} median {statistics.median(cpu):.3f} | wall: "
         f"DNEB {statistics.mean(parts['dneb']):.3f} EF {statistics.mean(parts['eigenvector_following']):.3f} "
         f"push-off {statistics.mean(parts['quench']):.3f} total {statistics.mean(parts['total']):.3f} | "
-        f"success {success}/{n} connected {connected}/{n} | transition states checked {good}/{found}",
+        f"success {success}/{n} connected {connected}/{n} | transition states checked {good}/{found} | "
+        f"{cycles / n:.1f} DNEB cycles/attempt, CPU s per cycle {sum(cpu) / max(cycles, 1):.3f}",
         flush=True,
     )
     return {"cpu": cpu, "success": success}
@@ -220,6 +225,9 @@ def main() -> None:
     connect_pair(first_system, first_a, first_b, network_connect_settings())  # warm-up (caches, scipy)
 
     recommended = run_contender("recommended", pairs, network_connect_settings(), lambda s: s)
+    # the same with one DNEB cycle, no band quenches, no single-ended searches (as in the first version)
+    single = network_connect_settings(max_cycles=1, quench_images=False, single_ended_modes=0)
+    run_contender("one cycle", pairs, single, lambda s: s)
     if not args.no_reference:
         reference = run_contender("reference", pairs, reference_settings(), PythonDriven)
         ratio = statistics.median(reference["cpu"]) / statistics.median(recommended["cpu"])

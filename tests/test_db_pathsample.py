@@ -8,6 +8,7 @@ import yaml
 
 from lfl.cli import main
 from lfl.db import LandscapeStore, MinimaBatch, TransitionStateBatch
+from lfl.db.engine import SCHEMA_VERSION
 from lfl.db.pathsample import export_pathsample, import_pathsample
 from lfl.errors import DataError
 
@@ -98,13 +99,13 @@ def test_cli_init_info_export_import(db_url, tmp_path, make_spec, capsys, monkey
     # a password in the URL must never be printed (the test server trusts every login)
     url = db_url.replace("postgres@", "postgres:sekrit@") if db_url.startswith("postgresql") else db_url
     assert main(["db", "init", "--db", url]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION}" in capsys.readouterr().out
     with LandscapeStore(url) as store:
         _fill(store, make_spec("cli"), np.random.default_rng(13), n_minima=8, n_ts=5)
     assert main(["db", "info", "--db", url]) == 0
     out = capsys.readouterr().out
     assert "sekrit" not in out
-    assert "schema version: 1" in out and "landscapes: 1" in out
+    assert f"schema version: {SCHEMA_VERSION}" in out and "landscapes: 1" in out
     row = next(line for line in out.splitlines() if " cli " in f" {line} ")
     assert row.split()[7:9] == ["8", "5"]
     assert main(["db", "export", "--db", url, "--landscape", "cli", "--out", str(tmp_path / "ps")]) == 0
@@ -113,7 +114,7 @@ def test_cli_init_info_export_import(db_url, tmp_path, make_spec, capsys, monkey
     assert main(["db", "import", "--db", target, "--landscape", "cli", "--dir", str(tmp_path / "ps")]) == 0
     assert "8 new minima, 5 new transition states" in capsys.readouterr().out
     assert main(["db", "upgrade", "--db", target]) == 0
-    assert "already at schema version 1" in capsys.readouterr().out
+    assert f"already at schema version {SCHEMA_VERSION}" in capsys.readouterr().out
 
 
 def test_cli_url_from_config_and_environment(tmp_path, capsys, monkeypatch):

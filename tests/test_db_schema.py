@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 import lfl.db.engine as engine_module
 from lfl.db import LandscapeStore, MinimaBatch, SchemaVersionError
-from lfl.db.engine import make_engine, upgrade_schema
+from lfl.db.engine import SCHEMA_VERSION, make_engine, upgrade_schema
 from lfl.errors import LflError
 
 
@@ -51,7 +51,7 @@ def populated(db_url, make_spec):
 def test_a_database_of_another_schema_version_is_refused_untouched(populated, version, word):
     _set_version(populated, version)
     before = _snapshot(populated)
-    with pytest.raises(SchemaVersionError, match=f"schema version {version}, {word} than this lfl's 1"):
+    with pytest.raises(SchemaVersionError, match=f"schema version {version}, {word} than this lfl's {SCHEMA_VERSION}"):
         LandscapeStore(populated)
     with pytest.raises(SchemaVersionError):
         LandscapeStore(populated, create=True)  # init refuses it too
@@ -66,10 +66,11 @@ def test_upgrade_applies_the_versioned_steps_in_one_transaction(populated, monke
         conn.execute(text("ALTER TABLE minima ADD COLUMN half_done INTEGER"))
         raise LflError("step 2 -> 3 failed")
 
-    # pretend this code is schema version 3 and the database version 1
-    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", 3)
-    monkeypatch.setattr(engine_module, "UPGRADES", {1: add_note_column, 2: broken_step})
-    with pytest.raises(SchemaVersionError, match="older than this lfl's 3: run `lfl db upgrade`"):
+    # pretend this code is two schema versions ahead of the database (which is at SCHEMA_VERSION)
+    v = SCHEMA_VERSION
+    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", v + 2)
+    monkeypatch.setattr(engine_module, "UPGRADES", {v: add_note_column, v + 1: broken_step})
+    with pytest.raises(SchemaVersionError, match=f"older than this lfl's {v + 2}: run `lfl db upgrade`"):
         LandscapeStore(populated)
     before = _snapshot(populated)
     engine = make_engine(populated)
@@ -77,9 +78,9 @@ def test_upgrade_applies_the_versioned_steps_in_one_transaction(populated, monke
         upgrade_schema(engine)
     assert _snapshot(populated) == before  # nothing of the failed upgrade remains
 
-    monkeypatch.setattr(engine_module, "UPGRADES", {1: add_note_column, 2: lambda conn: None})
-    assert upgrade_schema(engine) == (1, 3)
-    assert upgrade_schema(engine) == (3, 3)
+    monkeypatch.setattr(engine_module, "UPGRADES", {v: add_note_column, v + 1: lambda conn: None})
+    assert upgrade_schema(engine) == (v, v + 2)
+    assert upgrade_schema(engine) == (v + 2, v + 2)
     with engine.connect() as conn:
         assert "note" in {c["name"] for c in inspect(conn).get_columns("minima")}
         assert conn.execute(text("SELECT n_minima FROM landscape_summary")).scalar() == 2
@@ -89,12 +90,36 @@ def test_upgrade_applies_the_versioned_steps_in_one_transaction(populated, monke
 
 
 def test_upgrade_without_a_step_is_refused(populated, monkeypatch):
-    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", 2)
+    v = SCHEMA_VERSION
+    monkeypatch.setattr(engine_module, "SCHEMA_VERSION", v + 1)
     monkeypatch.setattr(engine_module, "UPGRADES", {})
     engine = make_engine(populated)
-    with pytest.raises(LflError, match="no upgrade step from schema version 1 to 2"):
+    with pytest.raises(LflError, match=f"no upgrade step from schema version {v} to {v + 1}"):
         upgrade_schema(engine)
     engine.dispose()
+
+
+def test_version_1_database_upgrades_to_attempt_keys(populated):
+    """The real 1 -> 2 step: a version-1 database (no connect_attempts.attempt_key) is refused, then
+    upgraded in place, and afterwards an attempt key recorded twice is stored once."""
+    engine = make_engine(populated)
+    with engine.begin() as conn:  # make it what version 1 created
+        conn.execute(text("DROP INDEX uq_connect_attempts_key"))
+        conn.execute(text("ALTER TABLE connect_attempts DROP COLUMN attempt_key"))
+    engine.dispose()
+    _set_version(populated, 1)
+    with pytest.raises(SchemaVersionError, match="older than this lfl's 2: run `lfl db upgrade`"):
+        LandscapeStore(populated)
+    engine = make_engine(populated)
+    assert upgrade_schema(engine) == (1, SCHEMA_VERSION)
+    engine.dispose()
+    with LandscapeStore(populated) as store:
+        ids = store.point_table(1)["id"]
+        attempt = dict(min1_id=int(ids[0]), min2_id=int(ids[1]), outcome="failed", attempt_key="round 0 job 0/1 pair 0")
+        first = store.record_connect_attempts(1, [attempt])
+        again = store.record_connect_attempts(1, [attempt, {**attempt, "attempt_key": None}, {**attempt, "attempt_key": None}])
+        assert first[0] is not None and again[0] is None and None not in again[1:]
+        assert len(store.connect_attempts(1).outcomes) == 3  # the keyed one once, two unkeyed
 
 
 def test_init_is_idempotent(db_url):

@@ -11,7 +11,7 @@ from scipy.optimize import root
 from lfl.errors import LflError
 from lfl.explore.eigenvector_following import EFSettings
 from lfl.explore.neb import DNEBSettings
-from lfl.explore.transition_states import ConnectSettings, connect_pair
+from lfl.explore.transition_states import ConnectSettings, _next_gap, connect_pair, push_off_and_minimise
 from lfl.systems.base import System
 from lfl.systems.test_surfaces import (
     MULLER_BROWN_MINIMA_APPROX,
@@ -192,3 +192,64 @@ def test_connect_muller_brown_with_either_orthogonal_minimiser(mb_reference, met
     (ts,) = result.transition_states
     np.testing.assert_allclose(ts.x, saddles[0], atol=1e-6)
     assert ts.n_neg == 1 and ts.rms_gradient < 1e-9
+
+
+class RidgeSurface(System):
+    """f = (x^2-1)^2 + (1-2x) y^2 + y^4: minimum (-1, 0), index-one saddle (0, 0), and on the mirror
+    line y = 0 a second saddle (1, 0) between the mirror-image minima (1, +-sqrt(1/2)), f = -1/4.
+    A descent from (0, 0) towards +x stays on y = 0 (the gradient has no y part there) and stops on
+    the saddle (1, 0) with a converged gradient. (The mirror minima solve 4x^3 - 6x + 1 = 0,
+    y^2 = x - 1/2.)"""
+
+    n_dof = 2
+
+    def energy_gradient(self, p):
+        x, y = float(p[0]), float(p[1])
+        energy = (x * x - 1.0) ** 2 + (1.0 - 2.0 * x) * y * y + y**4
+        gradient = np.array([4.0 * x * (x * x - 1.0) - 2.0 * y * y, 2.0 * (1.0 - 2.0 * x) * y + 4.0 * y**3])
+        return energy, gradient
+
+    def hessian(self, p, step=None):
+        x, y = float(p[0]), float(p[1])
+        return np.array([[12.0 * x * x - 4.0, -4.0 * y], [-4.0 * y, 2.0 * (1.0 - 2.0 * x) + 12.0 * y * y]])
+
+
+def test_a_push_off_that_stops_on_a_mirror_saddle_goes_on_down():
+    system = RidgeSurface()
+    assert np.allclose(system.hessian(np.zeros(2)), System.hessian(system, np.zeros(2)), atol=1e-6)
+    mode = np.array([1.0, 0.0])
+    stuck = push_off_and_minimise(system, np.zeros(2), 1.0, mode, 1.0, ConnectSettings(saddle_escapes=0))
+    assert stuck.n_neg == 1 and not stuck.is_minimum  # the bug this guards against: a saddle as a "minimum"
+    assert stuck.x == pytest.approx([1.0, 0.0], abs=1e-6)
+    found = push_off_and_minimise(system, np.zeros(2), 1.0, mode, 1.0, ConnectSettings())
+    assert found.is_minimum
+    x = max(np.roots([4.0, 0.0, -6.0, 1.0]).real)  # the mirror minima, independently
+    assert found.x[0] == pytest.approx(x, abs=1e-6)
+    assert abs(found.x[1]) == pytest.approx(np.sqrt(x - 0.5), abs=1e-6)
+    other = push_off_and_minimise(system, np.zeros(2), 1.0, mode, -1.0, ConnectSettings())
+    assert other.is_minimum and other.x == pytest.approx([-1.0, 0.0], abs=1e-6)
+
+
+class _Links:
+    def __init__(self, groups):
+        self.root = {k: min(g) for g in groups for k in g}
+
+    def find(self, k):
+        return self.root.get(k, k)
+
+
+def test_next_gap_bridges_the_cheapest_path_at_its_shortest_gap():
+    # nodes 0 (a) and 1 (b) are 10 apart; node 2 lies between them (4 from a, 6.5 from b); node 3 is off
+    points = np.array([[0.0, 0.0], [10.0, 0.0], [4.0, 0.0], [0.0, 9.0]])
+
+    def distance(u, v):
+        return float(np.linalg.norm(points[u] - points[v]))
+
+    # squared costs: 4^2 + 6.5^2 < 10^2, so the path goes through node 2 and its shortest gap is 0-2
+    assert _next_gap(4, _Links([]), distance, {}, 2) == (0, 2)
+    # 0 and 2 joined: the remaining gap on the path is 2-1
+    assert _next_gap(4, _Links([[0, 2]]), distance, {}, 2) == (1, 2)
+    # 2-1 tried out: the direct pair is next
+    assert _next_gap(4, _Links([[0, 2]]), distance, {(1, 2): 2}, 2) == (0, 1)
+    # every pair into node 1 tried out: nothing left
+    assert _next_gap(4, _Links([[0, 2]]), distance, {(0, 1): 2, (1, 2): 2, (1, 3): 2}, 2) is None

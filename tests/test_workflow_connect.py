@@ -1,9 +1,17 @@
 """A real Snakemake run of data -> basin-hopping -> connection rounds, checked in SQL and as a graph."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
+import pytest
 from sqlalchemy import create_engine, text
 
 from lfl.db.store import LandscapeStore
+from lfl.explore.connection_files import PlannedPairs, load_pairs, load_records, save_pairs
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.landscape import load_landscape
 from workflow_helpers import run_snakemake, tiny_ljat3_config
@@ -18,10 +26,18 @@ def connect_config(rounds: int) -> dict:
     )
 
 
-def test_connection_rounds_join_the_landscape(tmp_path):
-    url = f"sqlite:///{tmp_path}/results/landscapes.sqlite"
+@pytest.fixture(scope="module")
+def connected_run(tmp_path_factory):
+    """One real Snakemake run with three connection rounds; the tests below read what it left."""
+    tmp_path = tmp_path_factory.mktemp("connect")
     result = run_snakemake(tmp_path, connect_config(rounds=3), env={"LFL_DB_URL": ""})
     assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path
+
+
+def test_connection_rounds_join_the_landscape(connected_run):
+    tmp_path = connected_run
+    url = f"sqlite:///{tmp_path}/results/landscapes.sqlite"
     folder = tmp_path / "results" / "landscapes" / LANDSCAPE
     landscape = load_landscape(folder / "definition.json", tmp_path / "results/draws/D2/n50_e0_s0.npz")
     system = landscape.system()
@@ -61,3 +77,53 @@ def test_connection_rounds_join_the_landscape(tmp_path):
     engine.dispose()
     assert reached == total == ktn.n_minima
     assert np.all(ts_table["energy"] > ktn.minimum_energies.min())
+
+
+def test_killed_connect_job_leaves_nothing_and_a_rerun_duplicates_nothing(connected_run):
+    tmp_path = connected_run
+    url = f"sqlite:///{tmp_path}/results/landscapes.sqlite"
+    folder = tmp_path / "results" / "landscapes" / LANDSCAPE
+    definition, draw = folder / "definition.json", tmp_path / "results/draws/D2/n50_e0_s0.npz"
+    round0 = folder / "connect" / "round0"
+    planned = load_pairs(round0 / "pairs.npz")
+    assert len(planned) >= 1
+    with LandscapeStore(url) as store:
+        before = store.counts(store.landscape(LANDSCAPE).id)
+
+    # A connect job with far more work than it gets time for, killed mid-run: no output, no temp file.
+    repeat = 500
+    long_pairs = PlannedPairs(
+        np.tile(planned.min1_ids, repeat), np.tile(planned.min2_ids, repeat),
+        np.tile(planned.coords1, (repeat, 1)), np.tile(planned.coords2, (repeat, 1)), planned.metadata,
+    )
+    save_pairs(tmp_path / "long_pairs.npz", long_pairs)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    command = [sys.executable, "-m", "lfl", "--threads", "1", "connect", "run", "--landscape", str(definition),
+               "--draw", str(draw), "--pairs", str(tmp_path / "long_pairs.npz"), "--out", str(scratch / "job0.npz")]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    time.sleep(6.0)
+    assert process.poll() is None, "the long connect job ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert list(scratch.iterdir()) == []
+
+    # The round's real job, rerun: the same attempts and transition states as the file Snakemake kept.
+    rerun = subprocess.run(
+        [*command[:12], str(round0 / "pairs.npz"), "--job", "0", "--jobs", "2", "--out", str(scratch / "job0.npz")],
+        capture_output=True, text=True,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    kept, again = load_records(round0 / "job0.npz"), load_records(scratch / "job0.npz")
+    for name in ("attempt_min1", "attempt_min2", "attempt_outcome", "ts_energy"):
+        np.testing.assert_array_equal(kept.arrays[name], again.arrays[name])
+
+    # An ingest killed after its commit reruns: nothing is stored twice, attempts included.
+    results = sorted(str(p) for p in round0.glob("job*.npz"))
+    ingest = [sys.executable, "-m", "lfl", "--threads", "1", "ingest", "connections", "--db", url, "--landscape",
+              str(definition), "--draw", str(draw), "--receipt", str(scratch / "receipt.json"), *results]
+    for _ in range(2):
+        done = subprocess.run(ingest, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    with LandscapeStore(url) as store:
+        assert store.counts(store.landscape(LANDSCAPE).id) == before

@@ -20,6 +20,7 @@ DEFAULT_SETTINGS = {
     "strategy": "shortest_path",
     "k_nearest": 3,
     "max_failures": 2,
+    "max_cycles": 5,
     "n_images": 10,
     "spring_constant": 1.0,
     "dneb_iterations": 50,
@@ -126,6 +127,7 @@ def connect_settings(settings: dict, definition: dict):
         dneb=DNEBSettings(n_images=settings["n_images"], spring_constant=settings["spring_constant"],
                           max_iterations=settings["dneb_iterations"], rms_force=settings["dneb_rms_force"]),
         ef=replace(base.ef, rms_gradient=settings["rms_gradient"]),
+        max_cycles=settings["max_cycles"],
         energy_tol=identity["energy_tol"],
         distance_tol=identity["distance_tol"],
     )

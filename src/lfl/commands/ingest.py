@@ -127,15 +127,21 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
     with LandscapeStore(url) as store:
         record = store.landscape(landscape.name)
         result = store.ingest(record.id, transition_states=transition_states, distance=system.distance)
-        for r in records:
-            a = r.arrays
+        attempts = []
+        for r, path in zip(records, args.results):
+            a, meta = r.arrays, r.metadata
+            # Which job and pair: the same file ingested again records nothing twice.
+            origin = f"round {meta.get('round')} job {meta.get('job')}/{meta.get('jobs')}"
             for k in range(r.n_attempts):
-                store.record_connect_attempt(
-                    record.id, int(a["attempt_min1"][k]), int(a["attempt_min2"][k]),
-                    OUTCOMES[int(a["attempt_outcome"][k])], n_ts_found=int(a["attempt_n_ts"][k]),
-                    n_minima_found=int(a["attempt_n_minima"][k]), method="dneb+hybrid-ef",
-                    details={"round": r.metadata.get("round"), "seconds": float(a["attempt_seconds"][k])},
-                )
+                min1, min2 = int(a["attempt_min1"][k]), int(a["attempt_min2"][k])
+                attempts.append(dict(
+                    min1_id=min1, min2_id=min2, outcome=OUTCOMES[int(a["attempt_outcome"][k])],
+                    n_ts_found=int(a["attempt_n_ts"][k]), n_minima_found=int(a["attempt_n_minima"][k]),
+                    method="dneb+hybrid-ef",
+                    details={"round": meta.get("round"), "seconds": float(a["attempt_seconds"][k])},
+                    attempt_key=f"{origin} pair {k}: {min1}-{min2}",
+                ))
+        store.record_connect_attempts(record.id, attempts)
         counts = store.counts(record.id)
         ktn = store.load_ktn(record.id)
     connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())

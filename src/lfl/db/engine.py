@@ -32,10 +32,17 @@ from lfl.logs import mask_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_attempt_keys(conn: Connection) -> None:
+    """1 -> 2: connect_attempts.attempt_key, unique per landscape (idempotent connection ingest)."""
+    conn.execute(text("ALTER TABLE connect_attempts ADD COLUMN attempt_key VARCHAR(200)"))
+    conn.execute(text("CREATE UNIQUE INDEX uq_connect_attempts_key ON connect_attempts (landscape_id, attempt_key)"))
+
 
 # UPGRADES[v](conn) turns a version-v schema into version v + 1 (inside one transaction).
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys}
 
 SQLITE_BUSY_TIMEOUT_S = 300.0
 PG_CONNECT_TIMEOUT_S = 10

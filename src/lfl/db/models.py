@@ -183,6 +183,9 @@ class ConnectAttempt(Base):
         ),
         CheckConstraint(_in("outcome", CONNECT_OUTCOMES), name="outcome"),
         Index("ix_connect_attempts_pair", "landscape_id", "min1_id", "min2_id"),
+        # An ingest job killed after recording its attempts and rerun must not record them twice;
+        # NULL keys (attempts recorded by hand) never collide.
+        Index("uq_connect_attempts_key", "landscape_id", "attempt_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -194,6 +197,7 @@ class ConnectAttempt(Base):
     n_minima_found: Mapped[int] = mapped_column(Integer, server_default="0")
     method: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[str | None] = mapped_column(Text)  # free-form JSON
+    attempt_key: Mapped[str | None] = mapped_column(String(200))  # unique per landscape: which job and pair
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.current_timestamp())
 
 

@@ -599,28 +599,78 @@ class LandscapeStore:
         n_minima_found: int = 0,
         method: str | None = None,
         details: dict | None = None,
-    ) -> int:
-        """Record one attempt to connect two minima; returns its id."""
-        if outcome not in CONNECT_OUTCOMES:
-            raise DataError(f"connect attempt: outcome must be one of {', '.join(CONNECT_OUTCOMES)}, not {outcome!r}")
+        attempt_key: str | None = None,
+    ) -> int | None:
+        """Record one attempt to connect two minima; its id (None: an attempt with this key is recorded)."""
+        ids = self.record_connect_attempts(
+            landscape_id,
+            [dict(min1_id=min1_id, min2_id=min2_id, outcome=outcome, n_ts_found=n_ts_found,
+                  n_minima_found=n_minima_found, method=method, details=details, attempt_key=attempt_key)],
+        )
+        return ids[0]
+
+    def record_connect_attempts(self, landscape_id: int, attempts: list[dict]) -> list[int | None]:
+        """Record attempts (dicts of record_connect_attempt's arguments) in one transaction.
+
+        An attempt whose ``attempt_key`` the landscape already holds is skipped (None in the returned
+        ids): re-ingesting the results of a job records nothing twice.
+        """
+        allowed = {"min1_id", "min2_id", "outcome", "n_ts_found", "n_minima_found", "method", "details", "attempt_key"}
+        for attempt in attempts:
+            unknown = set(attempt) - allowed
+            if unknown:
+                raise DataError(f"connect attempt: unknown field(s) {', '.join(sorted(unknown))}")
+            if attempt["outcome"] not in CONNECT_OUTCOMES:
+                raise DataError(
+                    f"connect attempt: outcome must be one of {', '.join(CONNECT_OUTCOMES)}, not {attempt['outcome']!r}"
+                )
+        keys = [a.get("attempt_key") for a in attempts]
+        given = [k for k in keys if k is not None]
+        if len(set(given)) != len(given):
+            raise DataError("connect attempts: an attempt key repeats within one batch")
+        ids: list[int | None] = []
         with self._write(landscape_id) as conn:
-            self._check_minimum_ids(conn, landscape_id, np.array([min1_id, min2_id]), "connect attempt")
-            return int(
-                conn.execute(
-                    insert(ConnectAttempt)
-                    .values(
-                        landscape_id=landscape_id,
-                        min1_id=int(min1_id),
-                        min2_id=int(min2_id),
-                        outcome=outcome,
-                        n_ts_found=int(n_ts_found),
-                        n_minima_found=int(n_minima_found),
-                        method=method,
-                        details=None if details is None else json.dumps(details, sort_keys=True),
+            if attempts:
+                ends = np.array([[a["min1_id"], a["min2_id"]] for a in attempts], dtype=np.int64).ravel()
+                self._check_minimum_ids(conn, landscape_id, ends, "connect attempt")
+            known: set[str] = set()
+            for start in range(0, len(given), _ID_CHUNK):
+                known.update(
+                    conn.execute(
+                        select(ConnectAttempt.attempt_key).where(
+                            ConnectAttempt.landscape_id == landscape_id,
+                            ConnectAttempt.attempt_key.in_(given[start : start + _ID_CHUNK]),
+                        )
+                    ).scalars()
+                )
+            for attempt, key in zip(attempts, keys):
+                if key is not None and key in known:
+                    ids.append(None)
+                    continue
+                details = attempt.get("details")
+                ids.append(
+                    int(
+                        conn.execute(
+                            insert(ConnectAttempt)
+                            .values(
+                                landscape_id=landscape_id,
+                                min1_id=int(attempt["min1_id"]),
+                                min2_id=int(attempt["min2_id"]),
+                                outcome=attempt["outcome"],
+                                n_ts_found=int(attempt.get("n_ts_found", 0)),
+                                n_minima_found=int(attempt.get("n_minima_found", 0)),
+                                method=attempt.get("method"),
+                                details=None if details is None else json.dumps(details, sort_keys=True),
+                                attempt_key=key,
+                            )
+                            .returning(ConnectAttempt.id)
+                        ).scalar_one()
                     )
-                    .returning(ConnectAttempt.id)
-                ).scalar_one()
-            )
+                )
+        skipped = sum(i is None for i in ids)
+        if skipped:
+            log.info("connect attempts: %d of %d already recorded (same keys), skipped", skipped, len(ids))
+        return ids
 
     def connect_attempts(self, landscape_id: int) -> ConnectAttempts:
         with self._read() as conn:

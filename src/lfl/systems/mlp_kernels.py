@@ -48,6 +48,7 @@ _SUMS = {"contract", "reassoc"}
 
 _INV_LN2 = 1.4426950408889634
 _SHIFTER = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds to an integer
+_SHIFTER_BITS = 0x4338000000000000  # its bits: those of k + _SHIFTER minus these are k (|k| < 2**51)
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm split of ln 2: k * _LN2_HI is exact for |k| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
 _TANH_CLAMP = 40.0  # |2z| beyond this: tanh(z) rounds to +-1 exactly
@@ -73,10 +74,30 @@ def _bits_as_float(typingctx, bits):
     return signature, codegen
 
 
+@intrinsic
+def _float_bits(typingctx, value):
+    """The 64 bits of a float64 as an int64 (the inverse of _bits_as_float)."""
+    signature = types.int64(types.float64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return signature, codegen
+
+
+@njit(cache=True, inline="always")
+def _power_of_two(shifted):
+    """2**k from shifted = k + _SHIFTER: k sits in the low bits of its mantissa. Integer adds and a
+    shift vectorise; np.int64(kf) does not (AVX2 has no packed double -> int64 conversion: LLVM
+    emitted four scalar conversions and shuffles per vector, ~25 % of a tanh)."""
+    return _bits_as_float((_float_bits(shifted) - _SHIFTER_BITS + 1023) << 52)
+
+
 @njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
 def _expm1_parts(w):
     """(2**k, expm1(r)) with w = k ln2 + r, |r| <= ln2/2, for -1022 < k < 1024."""
-    kf = (w * _INV_LN2 + _SHIFTER) - _SHIFTER
+    shifted = w * _INV_LN2 + _SHIFTER
+    kf = shifted - _SHIFTER
     r = (w - kf * _LN2_HI) - kf * _LN2_LO
     p = _P9
     p = p * r + _P8
@@ -89,8 +110,7 @@ def _expm1_parts(w):
     p = p * r + _P1
     p = p * r + _P0
     q = r + r * r * p
-    scale = _bits_as_float((np.int64(kf) + 1023) << 52)
-    return scale, q
+    return _power_of_two(shifted), q
 
 
 @njit(cache=True, fastmath=_ELEMENTWISE, error_model="numpy")
@@ -114,12 +134,13 @@ def _tanh_value(z):
     dependency chains (two polynomials in r^2 of degree 3): 15 % faster. Relative error below
     5e-16; the [5/5] approximant (two operations fewer) misses it: 2.6e-15."""
     w = max(-2.0 * abs(z), -_TANH_CLAMP)
-    kf = (w * _INV_LN2 + _SHIFTER) - _SHIFTER
+    shifted = w * _INV_LN2 + _SHIFTER
+    kf = shifted - _SHIFTER
     r = (w - kf * _LN2_HI) - kf * _LN2_LO
     r2 = r * r
     even = ((_PADE6 * r2 + _PADE4) * r2 + _PADE2) * r2 + 1.0
     odd = ((_PADE5 * r2 + _PADE3) * r2 + _PADE1) * r
-    s = _bits_as_float((np.int64(kf) + 1023) << 52)
+    s = _power_of_two(shifted)
     numerator = (1.0 - s) * even - (1.0 + s) * odd
     denominator = (1.0 + s) * even - (1.0 - s) * odd
     return math.copysign(numerator / denominator, z)
