@@ -61,6 +61,24 @@ def test_failed_pairs_are_skipped_after_max_failures():
     assert plan(attempts=([1], [2], ["failed"]), max_failures=1, **two) == []
 
 
+def test_fill_adds_the_next_closest_pairs_between_components():
+    # 10-11-12 joined; 13 alone: one gap (12-13) on the shortest path, then the other pairs into 13,
+    # closest first, each named from the global minimum's side
+    joined = [(10, 11), (11, 12)]
+    assert plan(ts=joined, n_pairs=3) == [(12, 13)]
+    assert plan(ts=joined, n_pairs=3, fill=True) == [(12, 13), (11, 13), (10, 13)]
+    assert plan(ts=joined, n_pairs=2, fill=True) == [(12, 13), (11, 13)]
+    # failed-out pairs are no filling either
+    assert plan(ts=joined, n_pairs=3, fill=True, attempts=([11], [13], ["failed"]), max_failures=1) == [
+        (12, 13), (10, 13)]
+    # pairs touching the global minimum's component come before pairs between two other components:
+    # components {1}, {2, 3}, {4}; the paths' gaps are 3-4 (0.5) and 1-2 (10); then 1-3 (11) and
+    # 1-4 (11.5) before the closer 2-4 (1.5)
+    ids, x = [1, 2, 3, 4], np.array([[0.0], [10.0], [11.0], [11.5]])
+    got = plan(ids=ids, coords=x, energies=[0.0, 1.0, 2.0, 3.0], ts=[(2, 3)], n_pairs=5, fill=True)
+    assert got == [(3, 4), (1, 2), (1, 3), (1, 4), (2, 4)]
+
+
 def test_nearest_by_rank_then_distance():
     # 10-11 joined: 10's unjoined neighbours 12 (3), 13 (6); 11's 12 (2), 13 (5); 12's 11 (2), 10 (3); 13's 12, 11
     assert plan(ts=[(10, 11)], strategy="nearest", k_nearest=1) == [(11, 12), (10, 12), (12, 13)]

@@ -21,6 +21,7 @@ DEFAULT_SETTINGS = {
     "k_nearest": 3,
     "max_failures": 2,
     "max_cycles": 5,
+    "fill_pairs": True,
     "n_images": 10,
     "spring_constant": 1.0,
     "dneb_iterations": 50,
@@ -95,6 +96,7 @@ def run_plan(args: argparse.Namespace) -> int:
         n_pairs=settings["pairs_per_round"],
         k_nearest=settings["k_nearest"],
         max_failures=settings["max_failures"],
+        fill=settings["fill_pairs"],
     )
     min1 = np.array([p[0] for p in pairs], dtype=np.int64)
     min2 = np.array([p[1] for p in pairs], dtype=np.int64)

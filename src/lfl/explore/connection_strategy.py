@@ -213,6 +213,30 @@ def _shortest_path_gaps(
     return list(gaps.values())
 
 
+def _filling_pairs(
+    labels: np.ndarray, root: int, ids: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray,
+    chosen: set[tuple[int, int]], n: int,
+) -> list[tuple[int, int, float]]:
+    """The n closest candidate pairs between components not in chosen: pairs touching the global
+    minimum's component first (named from its side), then the others (lower id first)."""
+    home = labels[root]
+    between = labels[i] != labels[j]
+    i, j, d = i[between], j[between], d[between]
+    touches_home = (labels[i] == home) | (labels[j] == home)
+    order = np.lexsort((np.maximum(ids[i], ids[j]), np.minimum(ids[i], ids[j]), d, ~touches_home))
+    extra: list[tuple[int, int, float]] = []
+    for k in order.tolist():
+        a, b = int(i[k]), int(j[k])
+        if (min(a, b), max(a, b)) in chosen:
+            continue
+        if labels[b] == home or (labels[a] != home and ids[b] < ids[a]):
+            a, b = b, a
+        extra.append((a, b, float(d[k])))
+        if len(extra) == n:
+            break
+    return extra
+
+
 def _nearest_gaps(
     labels: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, k_nearest: int
 ) -> list[tuple[int, int, float, int]]:
@@ -251,6 +275,7 @@ def plan_pairs(
     metric: str = "distance",
     max_dense: int = 500,
     n_candidates: int = 20,
+    fill: bool = False,
 ) -> list[tuple[int, int]]:
     """The next pairs (min1_id, min2_id) to connect, at most n_pairs, deterministic for equal input.
 
@@ -260,6 +285,11 @@ def plan_pairs(
     energy (lowest id among equal energies). For shortest paths each pair is named from the global
     minimum's side first, for ``"nearest"`` the lower id first. An empty list: nothing left to try
     (all joined, or every gap failed out).
+
+    ``fill``: when the shortest paths name fewer than n_pairs gaps (late rounds: a few components
+    left, each one gap away), the rest of the round goes to the next closest pairs between
+    components, first those with one end in the global minimum's component: more shots at the
+    stubborn gaps per round instead of one.
     """
     if strategy not in STRATEGIES:
         raise LflError(f"connection strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -310,6 +340,9 @@ def plan_pairs(
         ranked = _nearest_gaps(labels, i, j, d, int(k_nearest))
         ranked.sort(key=lambda g: (g[3], g[2], min(ids[g[0]], ids[g[1]]), max(ids[g[0]], ids[g[1]])))
         gaps = [(min(a, b, key=lambda k: ids[k]), max(a, b, key=lambda k: ids[k]), dd) for a, b, dd, _ in ranked]
+    if fill and strategy == "shortest_path" and len(gaps) < n_pairs:
+        gaps += _filling_pairs(labels, root, ids, i, j, d, {(min(a, b), max(a, b)) for a, b, _ in gaps},
+                               int(n_pairs) - len(gaps))
     pairs = [(int(ids[a]), int(ids[b])) for a, b, _ in gaps[: int(n_pairs)]]
     log.info(
         "%s: %d minima in %d components, %d candidate pairs, %d failed out; %d pair(s) planned",
