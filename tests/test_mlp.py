@@ -214,6 +214,87 @@ def test_masked_network_equals_full_network_with_frozen_weights_zero():
     )
 
 
+def one_layer_system(sizes, n_items, lam, connectivity_k=None, seed=0):
+    spec = parse_network_spec({"inputs": sizes[0], "hidden": sizes[1], "outputs": sizes[2], "lambda": lam,
+                               "connectivity_k": connectivity_k})
+    rng = np.random.default_rng(seed)
+    return MLPSystem(spec, rng.uniform(-1.0, 3.5, size=(n_items, sizes[0])), rng.integers(0, sizes[2], n_items))
+
+
+def logits_of(system, x):
+    (w1, b1), (w2, b2) = system.layout.unpack(system.full_weights(x))
+    return np.tanh(system.inputs @ w1.T + b1) @ w2.T + b2
+
+
+def both_hessians(system, x):
+    closed_form = np.empty((system.n_dof, system.n_dof))
+    columns = np.empty_like(closed_form)
+    mlp_kernels.one_layer_hessian_kernel(x, closed_form, *system.kernel_args)
+    mlp_kernels.r_operator_hessian_kernel(x, columns, *system.kernel_args)
+    return closed_form, columns
+
+
+@pytest.mark.parametrize(
+    "sizes, n_items, lam, k",
+    [((2, 10, 4), 1000, 1e-4, None), ((2, 5, 4), 1000, 0.0, None), ((64, 10, 10), 900, 0.1, None),
+     ((2, 10, 4), 1000, 1e-4, 1), ((3, 7, 3), 500, 1e-2, 2), ((1, 3, 2), 50, 1e-3, None)],
+)
+def test_one_layer_closed_form_hessian_equals_r_operator_columns(sizes, n_items, lam, k):
+    # random weights, saturated tanh, and logits of magnitude ~1000 (one-hot probabilities); several
+    # item chunks with a short last one ([64,10,10]: 64 items per chunk); masks: var_index not the identity
+    system = one_layer_system(sizes, n_items, lam, k)
+    assert mlp_kernels.takes_one_layer_hessian_path(system.kernel_args[2])
+    assert (k is None) == (system.n_dof == system.layout.n_full)
+    rng = np.random.default_rng(11)
+    x_big = system.random_weights(rng, 1.0)
+    full = system.full_weights(x_big)
+    (_, _), (w2, b2) = system.layout.unpack(full)
+    scale = 1000.0 / np.abs(logits_of(system, x_big)).max()
+    w2 *= scale
+    b2 *= scale
+    x_big = system.from_full_weights(full)
+    assert 900.0 < np.abs(logits_of(system, x_big)).max() < 1100.0
+    for x in (system.random_weights(rng, 1.0), system.random_weights(rng, 30.0), x_big):
+        closed_form, columns = both_hessians(system, x)
+        assert np.abs(closed_form - columns).max() / np.abs(columns).max() < 1e-12
+        assert np.array_equal(closed_form, closed_form.T)
+        np.testing.assert_array_equal(system.hessian(x), closed_form)
+
+
+@pytest.mark.parametrize("name, closed_form", [("single", True), ("masked", True), ("wide_blas", True),
+                                               ("deep", False), ("masked_deep", False)])
+def test_dense_hessian_paths_match_central_differences_of_gradients(name, closed_form):
+    system = make_system(name, n_items=60)
+    assert mlp_kernels.takes_one_layer_hessian_path(system.kernel_args[2]) == closed_form
+    x = system.random_weights(np.random.default_rng(12), 1.5)
+    hess = np.empty((system.n_dof, system.n_dof))
+    kernel = mlp_kernels.one_layer_hessian_kernel if closed_form else mlp_kernels.r_operator_hessian_kernel
+    kernel(x, hess, *system.kernel_args)
+    np.testing.assert_array_equal(system.hessian(x), hess)  # the dispatch picks this kernel
+    step = 1e-5
+    columns = np.empty_like(hess)
+    for i in range(system.n_dof):
+        probe = x.copy()
+        probe[i] += step
+        g_plus = system.energy_gradient(probe)[1]
+        probe[i] -= 2 * step
+        columns[:, i] = (g_plus - system.energy_gradient(probe)[1]) / (2 * step)
+    assert relative_error(hess, columns) < 1e-6
+
+
+def test_deep_and_very_wide_networks_keep_the_r_operator_hessian():
+    rng = np.random.default_rng(13)
+    deep = MLPSystem(parse_network_spec([2, [5, 5], 4, 100, 1e-3]), rng.normal(size=(100, 2)), rng.integers(0, 4, 100))
+    assert not mlp_kernels.takes_one_layer_hessian_path(deep.kernel_args[2])
+    x = deep.random_weights(rng, 1.0)
+    reference = np.empty((deep.n_dof, deep.n_dof))
+    mlp_kernels.r_operator_hessian_kernel(x, reference, *deep.kernel_args)
+    np.testing.assert_array_equal(deep.hessian(x), reference)
+    limit = mlp_kernels.ONE_LAYER_HESSIAN_MAX_INPUTS
+    assert mlp_kernels.takes_one_layer_hessian_path(np.array([limit, 10, 10]))
+    assert not mlp_kernels.takes_one_layer_hessian_path(np.array([limit + 1, 10, 10]))
+
+
 def test_softmax_is_stable_for_outputs_of_magnitude_1000():
     spec = parse_network_spec([2, 3, 4, 20, 1e-4])
     rng = np.random.default_rng(9)

@@ -6,8 +6,9 @@ weights are not part of ``x``)::
     E(x) = -(1/N) sum_n log softmax(y(x; input_n))[label_n]  +  lam * sum(x**2)
 
 with tanh hidden layers and a linear output layer. Derivatives are exact: the gradient by
-backpropagation, Hessian-vector products by Pearlmutter's R-operator, the dense Hessian one
-R-operator column at a time (exact to round-off, no finite differences).
+backpropagation, Hessian-vector products by Pearlmutter's R-operator, the dense Hessian of a
+network with one hidden layer from its closed form (matrix products over items), of deeper networks
+one R-operator column at a time (exact to round-off either way, no finite differences).
 
 Compiled drivers call the kernel without Python::
 
