@@ -1,5 +1,6 @@
 """A real Snakemake run of data -> basin-hopping -> connection rounds, checked in SQL and as a graph."""
 
+import json
 import os
 import signal
 import subprocess
@@ -77,6 +78,13 @@ def test_connection_rounds_join_the_landscape(connected_run):
     engine.dispose()
     assert reached == total == ktn.n_minima
     assert np.all(ts_table["energy"] > ktn.minimum_energies.min())
+    # the last round plans nothing once the landscape is connected: its jobs and ingest short-cut,
+    # and its receipt still reads the database
+    last = folder / "connect" / "round2"
+    assert len(load_pairs(last / "pairs.npz")) == 0
+    assert all(load_records(job).n_attempts == 0 for job in last.glob("job*.npz"))
+    receipt = json.loads((last / "ingested.json").read_text())
+    assert receipt["connected"] is True and receipt["counts_after"]["minima"] == ktn.n_minima
 
 
 def test_killed_connect_job_leaves_nothing_and_a_rerun_duplicates_nothing(connected_run):

@@ -145,9 +145,17 @@ def run_connect(args: argparse.Namespace) -> int:
     if not 0 <= args.job < args.jobs:
         raise LflError(f"--job must lie in 0..{args.jobs - 1}, got {args.job}")
     settings = parse_settings(args.settings)
+    pairs = load_pairs(args.pairs)
+    if args.job >= len(pairs):
+        # Nothing for this job (a connected landscape plans no pairs): skip loading the landscape
+        # and its compiled kernels, most of a job's start-up.
+        metadata = {"landscape": pairs.metadata.get("landscape"), "round": pairs.metadata.get("round"),
+                    "job": args.job, "jobs": args.jobs, "lfl_version": __version__}
+        save_records(args.out, records_from_results([], pairs.coords1.shape[1], metadata))
+        log.info("no pairs for job %d of %d", args.job, args.jobs)
+        return 0
     landscape = load_landscape(args.landscape, args.draw)
     system = landscape.system()
-    pairs = load_pairs(args.pairs)
     options = connect_settings(settings, landscape.definition)
     results = []
     for k in range(args.job, len(pairs), args.jobs):

@@ -96,11 +96,14 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
     from lfl.logs import mask_url
 
     landscape = load_landscape(args.landscape, args.draw)
-    system = landscape.system()
     records = [load_records(path) for path in args.results]
 
     def column(name):
         return np.concatenate([r.arrays[name] for r in records]) if records else np.empty(0)
+
+    if sum(r.n_attempts for r in records) == 0:
+        return _receipt_of_empty_round(args, landscape.name, records)
+    system = landscape.system()
 
     def side(which):
         return MinimaBatch(
@@ -159,4 +162,24 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
     log.info("%s: %d transition states in %d file(s), %d new, %d new minima; connected: %s; now %s",
              landscape.name, len(transition_states), len(records), result.n_new_transition_states,
              result.n_new_minima, connected, counts)
+    return 0
+
+
+def _receipt_of_empty_round(args: argparse.Namespace, name: str, records: list) -> int:
+    """Nothing found (no pairs were planned): the receipt only, without the landscape's kernels."""
+    from lfl.db.store import LandscapeStore
+    from lfl.logs import mask_url
+
+    url = resolve_url(args)
+    with LandscapeStore(url) as store:
+        record = store.landscape(name)
+        counts = store.counts(record.id)
+        ktn = store.load_ktn(record.id)
+    connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())
+    _write_receipt(args.receipt, {
+        "landscape": name, "database": mask_url(url), "files": list(args.results),
+        "n_transition_states_in_files": 0, "n_new_transition_states": 0, "n_new_minima": 0,
+        "counts_after": counts, "connected": connected,
+    })
+    log.info("%s: no attempts in %d file(s); connected: %s; now %s", name, len(records), connected, counts)
     return 0
