@@ -4,6 +4,8 @@ Reference saddles and minima are found independently (scipy root on the analytic
 from a finite-difference Hessian).
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.optimize import root
@@ -253,3 +255,31 @@ def test_next_gap_bridges_the_cheapest_path_at_its_shortest_gap():
     assert _next_gap(4, _Links([[0, 2]]), distance, {(1, 2): 2}, 2) == (0, 1)
     # every pair into node 1 tried out: nothing left
     assert _next_gap(4, _Links([[0, 2]]), distance, {(0, 1): 2, (1, 2): 2, (1, 3): 2}, 2) is None
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+def test_single_ended_search_climbs_out_of_an_end_no_band_reaches(mb_reference, embedded):
+    """x_b on the slope below Müller-Brown's first saddle, seen from minimum A: the straight band
+    rises monotonically (no maximum, no candidate), so only the climb out of x_b along its softest
+    mode finds the saddle. Embedded in 8 dimensions with dense_max 4, the mode comes from Lanczos."""
+    minima, saddles = mb_reference
+    a, saddle = minima[0], saddles[0]
+    b = saddle + 0.2 * (a - saddle) / np.linalg.norm(a - saddle)
+    system = MullerBrown()
+    base = ConnectSettings(dneb=DNEBSettings(n_images=10, spring_constant=100.0))
+    if embedded:
+        system = EmbeddedSurface(MullerBrown(), n_dof=8, seed=3)
+        a, b, saddle = system.embed(a), system.embed(b), system.embed(saddle)
+        base = ConnectSettings(dneb=DNEBSettings(n_images=10, spring_constant=100.0), dense_max=4)
+    line = [system.energy(a + t * (b - a)) for t in np.linspace(0.0, 1.0, 101)]
+    assert np.all(np.diff(line) > 0.0)  # no maximum along the straight band
+
+    without = connect_pair(system, a, b, replace(base, single_ended_modes=0))
+    assert without.transition_states == [] and without.message == "no local maximum along the band"
+    found = connect_pair(system, a, b, replace(base, single_ended_modes=1))
+    assert len(found.transition_states) == 1
+    ts = found.transition_states[0]
+    np.testing.assert_allclose(ts.x, saddle, atol=1e-6)
+    assert ts.connects_distinct and ts.n_neg == 1
+    assert any(line.startswith("single-ended from b") for line in found.attempts)
+    assert not found.connected  # x_b is no minimum: the saddle joins A to C, not to x_b

@@ -25,6 +25,7 @@ from lfl.explore.eigenvector_following import (
     hessian_eigen_decomposition,
     hessian_index,
     hybrid_eigenvector_following,
+    lowest_eigenpairs_iterative,
 )
 from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.neb import DNEBResult, DNEBSettings, run_dneb
@@ -51,7 +52,8 @@ class ConnectSettings:
     max_tries_per_pair: int = 2  # bands per pair of minima within one attempt (a retry doubles the images)
     quench_images: bool = True  # after a cycle that leaves its pair unjoined, its band's images become minima
     # When the cycles leave x_b joined to nothing: eigenvector-following uphill from x_b along its
-    # softest modes (each mode both ways; 0: never), until x_b is joined to some minimum. Dense only.
+    # softest modes (each mode both ways; 0: never), until x_b is joined to some minimum (modes from
+    # the dense Hessian up to dense_max, by Lanczos beyond).
     single_ended_modes: int = 0
     single_ended_step: float = 0.05
 
@@ -377,9 +379,13 @@ def connect_pair(
     # Bands into x_b all failed: climb out of x_b itself, uphill along its softest modes (single-ended
     # eigenvector-following). Any transition state next to x_b joins it to some minimum, which the
     # planner of the next round can take further.
-    if settings.single_ended_modes and system.n_dof <= settings.dense_max and not _joined_to_other(links, 1, len(node_x)):
-        values, vectors = hessian_eigen_decomposition(system, x_b)
-        for mode in range(min(settings.single_ended_modes, system.n_dof)):
+    if settings.single_ended_modes and not _joined_to_other(links, 1, len(node_x)):
+        n_modes = min(settings.single_ended_modes, system.n_dof)
+        if system.n_dof <= settings.dense_max:
+            values, vectors = hessian_eigen_decomposition(system, x_b)
+        else:  # Lanczos on Hessian-vector products: no dense matrix for large networks
+            values, vectors = lowest_eigenpairs_iterative(system, x_b, n_modes)
+        for mode in range(n_modes):
             for sign in (1.0, -1.0):
                 if not _joined_to_other(links, 1, len(node_x)):
                     start = x_b + sign * settings.single_ended_step * vectors[:, mode]
