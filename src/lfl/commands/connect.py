@@ -146,11 +146,11 @@ def run_connect(args: argparse.Namespace) -> int:
         raise LflError(f"--job must lie in 0..{args.jobs - 1}, got {args.job}")
     settings = parse_settings(args.settings)
     pairs = load_pairs(args.pairs)
+    metadata = {"landscape": pairs.metadata.get("landscape"), "round": pairs.metadata.get("round"),
+                "job": args.job, "jobs": args.jobs, "lfl_version": __version__}
     if args.job >= len(pairs):
         # Nothing for this job (a connected landscape plans no pairs): skip loading the landscape
         # and its compiled kernels, most of a job's start-up.
-        metadata = {"landscape": pairs.metadata.get("landscape"), "round": pairs.metadata.get("round"),
-                    "job": args.job, "jobs": args.jobs, "lfl_version": __version__}
         save_records(args.out, records_from_results([], pairs.coords1.shape[1], metadata))
         log.info("no pairs for job %d of %d", args.job, args.jobs)
         return 0
@@ -174,8 +174,6 @@ def run_connect(args: argparse.Namespace) -> int:
         log.info("pair %d-%d: %s, %d transition state(s), %.2f s (%s)", pairs.min1_ids[k], pairs.min2_ids[k],
                  OUTCOMES[2 if result.connected else 1 if result.success else 0], len(result.transition_states),
                  seconds, result.message)
-    records = records_from_results(results, system.n_dof, {
-        "landscape": landscape.name, "round": pairs.metadata.get("round"), "job": args.job, "jobs": args.jobs,
-        "lfl_version": __version__})
+    records = records_from_results(results, system.n_dof, metadata)
     save_records(args.out, records)
     return 0

@@ -87,64 +87,25 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
 
 
 def run_ingest_connections(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from lfl.db.batches import MinimaBatch, TransitionStateBatch
     from lfl.db.store import LandscapeStore
-    from lfl.explore.connection_files import OUTCOMES, load_records
+    from lfl.explore.connection_files import load_records
     from lfl.landscape import load_landscape
     from lfl.logs import mask_url
 
     landscape = load_landscape(args.landscape, args.draw)
     records = [load_records(path) for path in args.results]
-
-    def column(name):
-        return np.concatenate([r.arrays[name] for r in records]) if records else np.empty(0)
-
-    if sum(r.n_attempts for r in records) == 0:
-        return _receipt_of_empty_round(args, landscape.name, records)
-    system = landscape.system()
-
-    def side(which):
-        return MinimaBatch(
-            energies=column(f"{which}_energy"),
-            coords=column(f"{which}_coords").reshape(-1, system.n_dof),
-            rms_grad=column(f"{which}_rms_gradient"),
-            n_neg_eig=column(f"{which}_n_negative"),
-            log_prod_pos_eig=column(f"{which}_log_prod_positive"),
-            found_by="transition-state push-off",
-            source=f"{which} sides of {', '.join(args.results)}",
-        )
-
-    transition_states = TransitionStateBatch(
-        energies=column("ts_energy"),
-        coords=column("ts_coords").reshape(-1, system.n_dof),
-        min1=side("minus"),
-        min2=side("plus"),
-        neg_eigenvalue=column("ts_eigenvalue"),
-        rms_grad=column("ts_rms_gradient"),
-        found_by="dneb+hybrid-ef",
-        source=", ".join(args.results),
-    )
+    n_ts = n_new_ts = n_new_minima = 0
     url = resolve_url(args)
     with LandscapeStore(url) as store:
         record = store.landscape(landscape.name)
-        result = store.ingest(record.id, transition_states=transition_states, distance=system.distance)
-        attempts = []
-        for r, path in zip(records, args.results):
-            a, meta = r.arrays, r.metadata
-            # Which job and pair: the same file ingested again records nothing twice.
-            origin = f"round {meta.get('round')} job {meta.get('job')}/{meta.get('jobs')}"
-            for k in range(r.n_attempts):
-                min1, min2 = int(a["attempt_min1"][k]), int(a["attempt_min2"][k])
-                attempts.append(dict(
-                    min1_id=min1, min2_id=min2, outcome=OUTCOMES[int(a["attempt_outcome"][k])],
-                    n_ts_found=int(a["attempt_n_ts"][k]), n_minima_found=int(a["attempt_n_minima"][k]),
-                    method="dneb+hybrid-ef",
-                    details={"round": meta.get("round"), "seconds": float(a["attempt_seconds"][k])},
-                    attempt_key=f"{origin} pair {k}: {min1}-{min2}",
-                ))
-        store.record_connect_attempts(record.id, attempts)
+        # A round with nothing planned (a connected landscape) needs neither writes nor the
+        # landscape's compiled kernels, most of this job's start-up.
+        if any(r.n_attempts for r in records):
+            system = landscape.system()
+            transition_states = _transition_state_batch(records, args.results, system.n_dof)
+            result = store.ingest(record.id, transition_states=transition_states, distance=system.distance)
+            store.record_connect_attempts(record.id, _attempt_rows(records))
+            n_ts, n_new_ts, n_new_minima = len(transition_states), result.n_new_transition_states, result.n_new_minima
         counts = store.counts(record.id)
         ktn = store.load_ktn(record.id)
     connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())
@@ -152,34 +113,65 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
         "landscape": landscape.name,
         "database": mask_url(url),
         "files": list(args.results),
-        "n_transition_states_in_files": len(transition_states),
-        "n_new_transition_states": result.n_new_transition_states,
-        "n_new_minima": result.n_new_minima,
+        "n_transition_states_in_files": n_ts,
+        "n_new_transition_states": n_new_ts,
+        "n_new_minima": n_new_minima,
         "counts_after": counts,
         "connected": connected,
     }
     _write_receipt(args.receipt, receipt)
     log.info("%s: %d transition states in %d file(s), %d new, %d new minima; connected: %s; now %s",
-             landscape.name, len(transition_states), len(records), result.n_new_transition_states,
-             result.n_new_minima, connected, counts)
+             landscape.name, n_ts, len(records), n_new_ts, n_new_minima, connected, counts)
     return 0
 
 
-def _receipt_of_empty_round(args: argparse.Namespace, name: str, records: list) -> int:
-    """Nothing found (no pairs were planned): the receipt only, without the landscape's kernels."""
-    from lfl.db.store import LandscapeStore
-    from lfl.logs import mask_url
+def _transition_state_batch(records: list, paths: list[str], n_dof: int):
+    """The transition states of connect job results, each with its two pushed-off minima."""
+    import numpy as np
 
-    url = resolve_url(args)
-    with LandscapeStore(url) as store:
-        record = store.landscape(name)
-        counts = store.counts(record.id)
-        ktn = store.load_ktn(record.id)
-    connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())
-    _write_receipt(args.receipt, {
-        "landscape": name, "database": mask_url(url), "files": list(args.results),
-        "n_transition_states_in_files": 0, "n_new_transition_states": 0, "n_new_minima": 0,
-        "counts_after": counts, "connected": connected,
-    })
-    log.info("%s: no attempts in %d file(s); connected: %s; now %s", name, len(records), connected, counts)
-    return 0
+    from lfl.db.batches import MinimaBatch, TransitionStateBatch
+
+    def column(name):
+        return np.concatenate([r.arrays[name] for r in records])
+
+    def side(which):
+        return MinimaBatch(
+            energies=column(f"{which}_energy"),
+            coords=column(f"{which}_coords").reshape(-1, n_dof),
+            rms_grad=column(f"{which}_rms_gradient"),
+            n_neg_eig=column(f"{which}_n_negative"),
+            log_prod_pos_eig=column(f"{which}_log_prod_positive"),
+            found_by="transition-state push-off",
+            source=f"{which} sides of {', '.join(paths)}",
+        )
+
+    return TransitionStateBatch(
+        energies=column("ts_energy"),
+        coords=column("ts_coords").reshape(-1, n_dof),
+        min1=side("minus"),
+        min2=side("plus"),
+        neg_eigenvalue=column("ts_eigenvalue"),
+        rms_grad=column("ts_rms_gradient"),
+        found_by="dneb+hybrid-ef",
+        source=", ".join(paths),
+    )
+
+
+def _attempt_rows(records: list) -> list[dict]:
+    """One row per attempt, keyed by round, job and pair: the same file ingested again records nothing twice."""
+    from lfl.explore.connection_files import OUTCOMES
+
+    rows = []
+    for r in records:
+        a, meta = r.arrays, r.metadata
+        origin = f"round {meta.get('round')} job {meta.get('job')}/{meta.get('jobs')}"
+        for k in range(r.n_attempts):
+            min1, min2 = int(a["attempt_min1"][k]), int(a["attempt_min2"][k])
+            rows.append(dict(
+                min1_id=min1, min2_id=min2, outcome=OUTCOMES[int(a["attempt_outcome"][k])],
+                n_ts_found=int(a["attempt_n_ts"][k]), n_minima_found=int(a["attempt_n_minima"][k]),
+                method="dneb+hybrid-ef",
+                details={"round": meta.get("round"), "seconds": float(a["attempt_seconds"][k])},
+                attempt_key=f"{origin} pair {k}: {min1}-{min2}",
+            ))
+    return rows

@@ -279,6 +279,22 @@ def _displacement_limit(start: np.ndarray, limit: float | None):
     return stop_when_far
 
 
+def updated_trust_radius(
+    radius: float, predicted: float, actual: float, energy: float, smallest: float, largest: float
+) -> float:
+    """Double the radius when the actual energy change is within 10 % of the predicted one, halve
+    it beyond 100 %, within [smallest, largest]. Near convergence both changes drown in round-off of
+    the energy: then the ratio says nothing, and shrinking on it would freeze the step (seen on
+    network losses at 1e-9), so the radius stays."""
+    if abs(predicted) > _ROUND_OFF_CHANGE * max(1.0, abs(energy)):
+        ratio = actual / predicted
+        if abs(ratio - 1.0) < 0.1:
+            return min(largest, 2.0 * radius)
+        if abs(ratio - 1.0) > 1.0:
+            return max(smallest, 0.5 * radius)
+    return radius
+
+
 def plain_first_step_diag(initial_diag: float, gradient_norm: float) -> float:
     """The L-BFGS ``initial_diag`` that makes its first step ``-initial_diag * g``.
 
@@ -382,14 +398,9 @@ def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSet
         gradient_new = np.asarray(gradient_new, dtype=np.float64)
         nfev += 1
         predicted = float(np.dot(along, steps) + 0.5 * np.dot(values, steps * steps))
-        actual = energy_new - energy
-        # As in the L-BFGS variant: judge the model only where the changes stand above round-off.
-        if abs(predicted) > _ROUND_OFF_CHANGE * max(1.0, abs(energy)):
-            ratio = actual / predicted
-            if abs(ratio - 1.0) < 0.1:
-                trust_radius = min(settings.newton_max_step, 2.0 * trust_radius)
-            elif abs(ratio - 1.0) > 1.0:
-                trust_radius = max(settings.min_uphill_step, 0.5 * trust_radius)
+        trust_radius = updated_trust_radius(
+            trust_radius, predicted, energy_new - energy, energy, settings.min_uphill_step, settings.newton_max_step
+        )
         log.debug(
             "EF (newton) %d: E=%.12g lowest eigenvalue %.4g RMS gradient %.3g trust %.3g",
             nit, energy_new, values[0], _rms(gradient_new), trust_radius,
@@ -458,15 +469,9 @@ def _lbfgs_eigenvector_following(system: System, x: np.ndarray, settings: EFSett
             energy_new, gradient_new = system.energy_gradient(x_new)
             nfev += 1
             predicted = gradient_along * step + 0.5 * eigenvalue * step * step
-            actual = energy_new - energy
-            # Near convergence both changes drown in round-off of the energy: then the ratio says
-            # nothing, and shrinking on it would freeze the step (seen on network losses at 1e-9).
-            if abs(predicted) > _ROUND_OFF_CHANGE * max(1.0, abs(energy)):
-                ratio = actual / predicted
-                if abs(ratio - 1.0) < 0.1:
-                    trust_radius = min(settings.max_uphill_step, 2.0 * trust_radius)
-                elif abs(ratio - 1.0) > 1.0:
-                    trust_radius = max(settings.min_uphill_step, 0.5 * trust_radius)
+            trust_radius = updated_trust_radius(
+                trust_radius, predicted, energy_new - energy, energy, settings.min_uphill_step, settings.max_uphill_step
+            )
             x, energy, gradient = x_new, energy_new, np.asarray(gradient_new, dtype=np.float64)
 
         # Minimise in the orthogonal space; more steps once the uphill direction is converged.

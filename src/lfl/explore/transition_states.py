@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.sparse.csgraph import dijkstra
 
 from lfl.errors import LflError
 from lfl.explore.eigenvector_following import (
@@ -489,24 +490,10 @@ def _next_gap(
             if key not in best or d < best[key][0]:
                 best[key] = (d, u, v)
     start, target = labels[0], labels[1]
-    cost = np.full((n_comp, n_comp), np.inf)
+    cost = np.zeros((n_comp, n_comp))  # csgraph: 0 = no edge, so every real cost is >= tiny
     for (cu, cv), (d, _, _) in best.items():
         cost[cu, cv] = cost[cv, cu] = max(d * d, np.finfo(np.float64).tiny)
-    # Dense Dijkstra: an attempt knows a handful of minima.
-    dist = np.full(n_comp, np.inf)
-    previous = np.full(n_comp, -1)
-    done = np.zeros(n_comp, dtype=bool)
-    dist[start] = 0.0
-    for _ in range(n_comp):
-        open_ = np.where(done, np.inf, dist)
-        c = int(np.argmin(open_))
-        if not np.isfinite(open_[c]):
-            break
-        done[c] = True
-        through = dist[c] + cost[c]
-        better = through < dist
-        dist[better] = through[better]
-        previous[better] = c
+    dist, previous = dijkstra(cost, directed=False, indices=start, return_predecessors=True)
     if not np.isfinite(dist[target]):
         return None
     gaps = []

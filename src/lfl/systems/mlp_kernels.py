@@ -1037,6 +1037,12 @@ def r_operator_hessian_kernel(x, hess_out, var_index, n_full, sizes, xt, labels,
 ONE_LAYER_HESSIAN_MAX_INPUTS = 128
 
 
+@njit(cache=True, inline="always")
+def _carve(buf, at, n_rows, m):
+    """The (n_rows, m) view of buf starting at ``at``, and the offset after it."""
+    return buf[at : at + n_rows * m].reshape((n_rows, m)), at + n_rows * m
+
+
 @njit(cache=True)
 def _pair_table(m):
     """table[j, k] = table[k, j] = index of the pair j <= k among the m (m + 1) / 2, row by row."""
@@ -1239,35 +1245,21 @@ def one_layer_hessian_blocks(w_full, sizes, xt, acts, probs, out_delta, chunk):
         stop = min(start + m_max, n_items)
         m = stop - start
         at = 0
-        xe = buf[at : at + n_ext * m].reshape((n_ext, m))
-        at += n_ext * m
-        ae = buf[at : at + (n_hidden + 1) * m].reshape((n_hidden + 1, m))
-        at += (n_hidden + 1) * m
-        p = buf[at : at + n_out * m].reshape((n_out, m))
-        at += n_out * m
-        g = buf[at : at + n_out * m].reshape((n_out, m))
-        at += n_out * m
-        u = buf[at : at + n_hidden * m].reshape((n_hidden, m))
-        at += n_hidden * m
-        slope = buf[at : at + n_hidden * m].reshape((n_hidden, m))
-        at += n_hidden * m
-        q = buf[at : at + n_hidden * m].reshape((n_hidden, m))
-        at += n_hidden * m
-        dmat = buf[at : at + n_oh * m].reshape((n_oh, m))
-        at += n_oh * m
-        c_rows = buf[at : at + n_oh * m].reshape((n_oh, m))
-        at += n_oh * m
-        b_rows = buf[at : at + n_hp * m].reshape((n_hp, m))
-        at += n_hp * m
-        sx_rows = buf[at : at + n_hidden * n_ext * m].reshape((n_hidden * n_ext, m))
-        at += n_hidden * n_ext * m
-        a_rows = buf[at : at + n_op * m].reshape((n_op, m))
-        at += n_op * m
-        x2 = buf[at : at + n_xp * m].reshape((n_xp, m))
-        at += n_xp * m
-        ax = buf[at : at + (n_hidden + 1) * n_ext * m].reshape(((n_hidden + 1) * n_ext, m))
-        at += (n_hidden + 1) * n_ext * m
-        a2 = buf[at : at + n_ap * m].reshape((n_ap, m))
+        xe, at = _carve(buf, at, n_ext, m)
+        ae, at = _carve(buf, at, n_hidden + 1, m)
+        p, at = _carve(buf, at, n_out, m)
+        g, at = _carve(buf, at, n_out, m)
+        u, at = _carve(buf, at, n_hidden, m)
+        slope, at = _carve(buf, at, n_hidden, m)
+        q, at = _carve(buf, at, n_hidden, m)
+        dmat, at = _carve(buf, at, n_oh, m)
+        c_rows, at = _carve(buf, at, n_oh, m)
+        b_rows, at = _carve(buf, at, n_hp, m)
+        sx_rows, at = _carve(buf, at, n_hidden * n_ext, m)
+        a_rows, at = _carve(buf, at, n_op, m)
+        x2, at = _carve(buf, at, n_xp, m)
+        ax, at = _carve(buf, at, (n_hidden + 1) * n_ext, m)
+        a2, at = _carve(buf, at, n_ap, m)
         # the tape's rows sliced to the chunk are strided 2-d views: contiguous copies vectorise
         xe[0:n_in, :] = xt[:, start:stop]
         xe[n_in, :] = 1.0
