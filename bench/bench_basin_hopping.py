@@ -50,7 +50,7 @@ from lfl.errors import LflError
 from lfl.explore.basin_hopping import BasinHoppingReport, BasinHoppingSettings, basin_hopping, start_walk
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.explore.lbfgs import LBFGSSettings
-from lfl.explore.network_quench import make_quench, uses_compiled_quench
+from lfl.explore.network_quench import HessianPreconditioning, make_quench, uses_compiled_quench
 from lfl.systems import mlp_kernels
 from lfl.systems.mlp import MLPSystem
 
@@ -160,6 +160,7 @@ class Timed:
     verify_cpu: list = field(default_factory=list)
     nit: list = field(default_factory=list)
     nfev: list = field(default_factory=list)
+    nhev: list = field(default_factory=list)
     converged: list = field(default_factory=list)
     energies: list = field(default_factory=list)
 
@@ -171,6 +172,7 @@ class Timed:
         self.verify_cpu.append(0.0)
         self.nit.append(result.nit)
         self.nfev.append(result.nfev)
+        self.nhev.append(result.nhev)
         self.converged.append(bool(result.success and result.rms_gradient < RMS_TOL))
         self.energies.append(result.energy)
         return result
@@ -186,9 +188,9 @@ class Timed:
         return answer
 
 
-def walk(system: MLPSystem, settings: LBFGSSettings, n_steps: int, seed: int,
-         dense_max: int = 300) -> tuple[Timed, BasinHoppingReport]:
-    timed = Timed(make_quench(system, settings), system, dense_max)
+def walk(system: MLPSystem, settings: LBFGSSettings, n_steps: int, seed: int, dense_max: int = 300,
+         precondition: HessianPreconditioning | None = None) -> tuple[Timed, BasinHoppingReport]:
+    timed = Timed(make_quench(system, settings, precondition), system, dense_max)
     rng = np.random.default_rng(seed)
     report = BasinHoppingReport()
     bh = BasinHoppingSettings()
@@ -220,7 +222,7 @@ def kernel_seconds(system: MLPSystem, x: np.ndarray, calls: int = 200, rounds: i
 
 
 def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_steps: int, n_ref: int,
-               dense_max: int = 300) -> dict:
+               dense_max: int = 300, precondition: HessianPreconditioning | None = None) -> dict:
     system = MLPSystem(spec, inputs, labels)
     assert uses_compiled_quench(system)
     loss = NumpyLoss(system.spec.layer_sizes, inputs, labels, system.lam)
@@ -231,12 +233,19 @@ def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_step
     if agreement > 1e-10:
         raise SystemExit(f"{label}: the numpy reference loss disagrees with lfl's by {agreement:.2e}")
 
-    make_quench(system, settings)(probe)  # compile / load the cache outside the timing
+    quench = make_quench(system, settings, precondition)
+    plain = make_quench(system, settings)
+    quench(probe)  # compile / load the cache outside the timing
+    plain(probe)
     hessian_index(system, probe, dense_max=dense_max)
     kernel_before = kernel_seconds(system, probe)
-    timed, report = walk(system, settings, n_steps, seed=1, dense_max=dense_max)
+    timed, report = walk(system, settings, n_steps, seed=1, dense_max=dense_max, precondition=precondition)
     n_q = len(timed.quench_cpu)
     quench_cpu = float(np.sum(timed.quench_cpu))
+    # what the preconditioning is worth: plain L-BFGS (same M, max_step) from the same starts
+    t0 = time.process_time()
+    plain_results = [plain(x0) for x0 in timed.starts]
+    plain_cpu = time.process_time() - t0
     verify_cpu = float(np.sum(timed.verify_cpu))
     kernel_s = min(kernel_before, kernel_seconds(system, probe))  # both sides of the walk: a shared machine
     eval_s = quench_cpu / float(np.sum(timed.nfev))
@@ -265,9 +274,13 @@ def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_step
         "verified": len(report.minima),
         "nit": float(np.mean(timed.nit)),
         "nfev": float(np.mean(timed.nfev)),
+        "nhev": float(np.mean(timed.nhev)),
+        "plain_nit": float(np.mean([r.nit for r in plain_results])),
+        "plain_ok": sum(bool(r.success) for r in plain_results),
+        "plain_quench_ms": 1e3 * plain_cpu / n_q,
         "kernel_us": 1e6 * kernel_s,
         "eval_us": 1e6 * eval_s,
-        "step_us": 1e6 * (quench_cpu / float(np.sum(timed.nit)) - kernel_s * float(np.sum(timed.nfev)) / float(np.sum(timed.nit))),
+        "step_us": 1e6 * (plain_cpu / sum(r.nit for r in plain_results) - kernel_s * sum(r.nfev for r in plain_results) / sum(r.nit for r in plain_results)),
         "quench_ms": 1e3 * quench_cpu / n_q,
         "verify_ms": 1e3 * verify_cpu / n_q,
         "rate": n_q / (quench_cpu + verify_cpu),
@@ -290,8 +303,16 @@ def bench_case(label: str, spec, inputs, labels, settings: LBFGSSettings, n_step
     }
 
 
-def print_bench_table(rows: list[dict], settings: LBFGSSettings) -> None:
-    print(f"\nlfl: compiled network quench (M={settings.memory}, max_step={settings.max_step}, RMS grad < {RMS_TOL:g})"
+def describe_precondition(precondition: HessianPreconditioning | None) -> str:
+    if precondition is None or precondition.below_rms == 0:
+        return "no preconditioning"
+    return (f"Hessian-preconditioned below RMS {precondition.below_rms:g}, refreshed every {precondition.refresh_every}"
+            f" steps, up to {precondition.max_weights} weights")
+
+
+def print_bench_table(rows: list[dict], settings: LBFGSSettings, precondition: HessianPreconditioning | None) -> None:
+    print(f"\nlfl: compiled network quench (M={settings.memory}, max_step={settings.max_step}, RMS grad < {RMS_TOL:g},"
+          f" {describe_precondition(precondition)})"
           f" + hessian_index (dense Hessian up to its dense_max); reference: numpy loss + scipy L-BFGS-B (maxcor {REFERENCE_MAXCOR}, gtol {RMS_TOL:g},"
           " ftol 0) + central-difference Hessian. CPU time, one core.")
     head = (f"{'case':<28}{'dof':>5}{'steps':>6}{'conv':>6}{'ver':>5}{'nit':>7}{'q ms':>8}{'v ms':>8}{'ver q/s':>9}"
@@ -311,9 +332,13 @@ def print_bench_table(rows: list[dict], settings: LBFGSSettings) -> None:
           " verification per CPU second; x q, x all = speed-up over the reference on the same starts (quench only,"
           " quench + verification); same = both reached the same energy (1e-7).")
     for r in rows:
-        print(f"{r['label']}: per iteration {r['eval_us'] * r['nfev'] / r['nit']:.1f} us = energy+gradient kernel"
-              f" {r['kernel_us']:.1f} us x {r['nfev'] / r['nit']:.3f} evaluations + L-BFGS step and driver"
-              f" {r['step_us']:.1f} us; {r['nit']:.0f} iterations, {r['nfev']:.0f} evaluations per quench")
+        print(f"{r['label']}: the same starts by plain L-BFGS: {r['plain_quench_ms']:.1f} ms per quench,"
+              f" {r['plain_nit']:.0f} iterations ({r['plain_ok']}/{r['n_quench']} converged); preconditioned"
+              f" {r['quench_ms']:.1f} ms, {r['nit']:.0f} iterations, {r['nhev']:.1f} exact Hessians:"
+              f" {r['plain_quench_ms'] / r['quench_ms']:.2f}x from the preconditioning")
+    for r in rows:
+        print(f"{r['label']}: plain L-BFGS per iteration {r['kernel_us'] + r['step_us']:.1f} us = energy+gradient"
+              f" kernel {r['kernel_us']:.1f} us (x ~1.03 evaluations) + L-BFGS step and driver {r['step_us']:.1f} us")
     for r in rows:
         outcomes = "; ".join(f"{count} x {message}" for message, count in r["ref_messages"].items())
         print(f"{r['label']}: lfl verification {r['verify_method']}; reference: median final RMS gradient"
@@ -439,6 +464,9 @@ def main() -> None:
     parser.add_argument("--tune-starts", type=int, default=12)
     parser.add_argument("--memory", type=int, default=100, help="L-BFGS memory M of the lfl quench")
     parser.add_argument("--max-step", type=float, default=1.0, help="L-BFGS max_step of the lfl quench")
+    parser.add_argument("--precondition-below-rms", type=float, default=HessianPreconditioning().below_rms,
+                        help="RMS gradient below which the quench is Hessian-preconditioned (0: never)")
+    parser.add_argument("--precondition-every", type=int, default=HessianPreconditioning().refresh_every)
     parser.add_argument("--steps", type=int, default=30, help="basin-hopping steps per LJAT3 case")
     parser.add_argument("--reference", type=int, default=8, help="starts given to the scipy reference per case")
     parser.add_argument("--memory-steps", type=int, default=2)
@@ -452,6 +480,7 @@ def main() -> None:
         args.reference = min(args.reference, 2)
     numba.set_num_threads(1)
     settings = LBFGSSettings(memory=args.memory, max_step=args.max_step, rms_gradient=RMS_TOL, max_iterations=20000)
+    precondition = HessianPreconditioning(below_rms=args.precondition_below_rms, refresh_every=args.precondition_every)
     if args.memory_child:
         memory_child(args.memory_steps, settings)
         return
@@ -466,16 +495,17 @@ def main() -> None:
             continue
         inputs, labels = ljat3_draw(name, pool_seed)
         rows.append(bench_case(f"{name} [2,10,4,1000,1e-4]", [2, 10, 4, 1000, 1e-4], inputs, labels, settings,
-                               args.steps, args.reference))
+                               args.steps, args.reference, precondition=precondition))
         print(f"{rows[-1]['label']}: done ({time.perf_counter() - started:.0f} s)", flush=True)
     if "digits" in args.cases:
         inputs, labels = digits_draw()
         # dense: Lanczos (ARPACK) does not converge on the near-degenerate bottom of this spectrum
         rows.append(bench_case(f"digits [64,10,10,{labels.size},0.1]", [64, 10, 10, 1000, 0.1], inputs, labels,
-                               settings, max(5, args.steps // 2), max(3, args.reference // 2), dense_max=1000))
+                               settings, max(5, args.steps // 2), max(3, args.reference // 2), dense_max=1000,
+                               precondition=precondition))
         print(f"{rows[-1]['label']}: done ({time.perf_counter() - started:.0f} s)", flush=True)
     if rows:
-        print_bench_table(rows, settings)
+        print_bench_table(rows, settings, precondition)
     if "mnist" in args.cases:
         run_memory_child(args.memory_steps, settings)
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")

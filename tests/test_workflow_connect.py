@@ -99,7 +99,7 @@ def test_killed_connect_job_leaves_nothing_and_a_rerun_duplicates_nothing(connec
         before = store.counts(store.landscape(LANDSCAPE).id)
 
     # A connect job with far more work than it gets time for, killed mid-run: no output, no temp file.
-    repeat = 500
+    repeat = 20000  # ~0.01 s an attempt on this tiny network: minutes of work
     long_pairs = PlannedPairs(
         np.tile(planned.min1_ids, repeat), np.tile(planned.min2_ids, repeat),
         np.tile(planned.coords1, (repeat, 1)), np.tile(planned.coords2, (repeat, 1)), planned.metadata,

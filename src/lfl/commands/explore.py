@@ -78,8 +78,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
     )
     from lfl.explore.chunks import load_chunk, save_chunk
     from lfl.explore.eigenvector_following import hessian_index
-    from lfl.explore.lbfgs import LBFGSSettings
-    from lfl.explore.network_quench import make_quench
+    from lfl.explore.network_quench import make_quench, quench_settings
     from lfl.landscape import load_landscape
 
     if args.run < 0 or args.chunk < 0:
@@ -91,7 +90,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
     system = landscape.system()
     bh = definition["basin_hopping"]
     settings = BasinHoppingSettings(step_size=bh["step_size"], temperature=bh["temperature"], adaptive=bh["adaptive"])
-    quench = make_quench(system, LBFGSSettings(**definition["minimiser"]))
+    quench = make_quench(system, *quench_settings(definition["minimiser"]))
 
     def verify(x):
         # dense up to ~1000 weights: the exact Hessian is cheap there, and Lanczos struggles with the

@@ -18,6 +18,7 @@ class OptimizeResult:
     success: bool
     message: str
     n_resets: int = 0  # how often the L-BFGS memory was thrown away (diagnostic)
+    nhev: int = 0  # exact Hessians evaluated (the preconditioned network quench)
 
     @property
     def fun(self) -> float:

@@ -30,7 +30,7 @@ from lfl.explore.eigenvector_following import (
 )
 from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.neb import DNEBResult, DNEBSettings, run_dneb
-from lfl.explore.network_quench import Quench, make_quench
+from lfl.explore.network_quench import HessianPreconditioning, Quench, make_quench
 from lfl.systems.base import System
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class ConnectSettings:
     dneb: DNEBSettings = field(default_factory=DNEBSettings)
     ef: EFSettings = field(default_factory=EFSettings)
     quench: LBFGSSettings = field(default_factory=LBFGSSettings)  # minimisation of the pushed-off sides
+    precondition: HessianPreconditioning | None = None  # of those minimisations (network losses)
     max_candidates: int = 3  # refine at most this many band maxima (highest first)
     push_off: float = 0.01  # first displacement along the eigenvector, in system coordinates ...
     push_off_max: float = 0.32  # ... doubled, up to this, while a side does not fall below the TS
@@ -95,6 +96,7 @@ def network_connect_settings(**overrides) -> ConnectSettings:
         dneb=DNEBSettings(n_images=10, spring_constant=1.0, max_iterations=50, rms_force=1e-3),
         ef=EFSettings(dense_max=dense_max, tangent_method="auto"),
         quench=LBFGSSettings(memory=200, max_step=1.0, rms_gradient=1e-9, max_iterations=20000),
+        precondition=HessianPreconditioning(),
         dense_max=dense_max,
         max_cycles=5,
         single_ended_modes=2,
@@ -188,7 +190,7 @@ def push_off_and_minimise(
     twice the displacement: on flat network losses a side's minimum can lie less than energy_tol
     below the saddle (8.8e-7 seen), and every doubling would find it again, a whole quench each.
     """
-    minimiser = minimiser or make_quench(system, settings.quench)
+    minimiser = minimiser or make_quench(system, settings.quench, settings.precondition)
     displacement = settings.push_off
     while True:
         x, energy, rms, converged, nit = quench(
@@ -266,7 +268,7 @@ def connect_pair(
 
     transition_states: list[TransitionState] = []
     minima: list[MinimumFound] = []
-    minimiser = make_quench(system, settings.quench)  # one for both sides of every candidate
+    minimiser = make_quench(system, settings.quench, settings.precondition)  # one for both sides of every candidate
     attempts: list[str] = []
     # The attempt's graph: node 0 is x_a, node 1 x_b, then every distinct minimum a push-off found.
     node_x: list[np.ndarray] = [x_a, x_b]
