@@ -27,7 +27,7 @@ bench: $(STAMP)
 # numba's on-disk cache does not notice edits to a *called* function in another file: after editing a
 # kernel, drop the caches (CI always starts from none)
 clean-cache:
-	find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+	find src bench -name '*.nbi' -delete -o -name '*.nbc' -delete
 
 clean: clean-cache
 	rm -rf $(VENV) .snakemake results/*

@@ -244,35 +244,42 @@ def bench_batch(system: MLPSystem, repeats: int, rng, n_images: int = 16) -> Non
           f"(one by one {fmt(times['loop'][0] / n_images).strip()})")
 
 
-PHASES = ("kernel", "tanh layer", "output layer", "output + softmax", "backward", "general kernel",
+PHASES = ("kernel", "tanh layer", "output layer", "softmax", "backward", "general kernel",
           "general forward", "general forward + softmax", "general backward")
 
 
 @njit(cache=True)
-def _phase_loop(reps, phase, x, gradient, var_index, n_full, sizes, xt, labels, lam, work, spare, zeros):
-    """``reps`` calls of one phase (index into PHASES) inside compiled code: no call overhead."""
+def _phase_loop(reps, phase, x, gradient, var_index, n_full, sizes, xt, labels, lam, work):
+    """``reps`` calls of one phase (index into PHASES) inside compiled code: no call overhead. The
+    one-layer kernel's phases run over its blocks as the kernel does (on the rows of its last block,
+    left by a kernel call: the same work)."""
     n_items = labels.size
     w_full, grad_full, acts, logits, probs, out_delta, upstream, delta, scratch = kernels.tape_views(work, sizes, n_items, n_full)
     w1, b1 = kernels.layer_weights(w_full, sizes, 1)
     w2, b2 = kernels.layer_weights(w_full, sizes, 2)
     gw1, gb1 = kernels.layer_weights(grad_full, sizes, 1)
     gw2, gb2 = kernels.layer_weights(grad_full, sizes, 2)
-    max_logit = scratch[0:n_items]
-    total = scratch[n_items : 2 * n_items]
-    label_logit = scratch[2 * n_items : 3 * n_items]
+    xb, block_acts, block_logits, block_delta, label_row = kernels.block_views(work, sizes, n_items, n_full)
+    stride = label_row.size
+    four = sizes[2] > 3
     acc = 0.0
     for _ in range(reps):
         if phase == 0:
             acc += kernels.kernel(x, gradient, var_index, n_full, sizes, xt, labels, lam, False, work)
-        elif phase == 1:
-            kernels.hidden_tanh_rows(w1, b1, xt, acts, zeros)
-        elif phase == 2:
-            kernels.output_rows(w2, b2, acts, logits, spare)
-        elif phase == 3:
-            kernels.output_rows(w2, b2, acts, logits, spare)
-            acc += kernels.softmax_delta(logits, labels, 1.0 / n_items, max_logit, total, label_logit)
-        elif phase == 4:
-            kernels.one_layer_backward(w2, xt, acts, logits, zeros, gw1, gb1, gw2, gb2)
+        elif phase <= 4:
+            for start in range(0, n_items, stride):
+                m = min(stride, n_items - start)
+                padded = (m + kernels._BLOCK_PAD - 1) // kernels._BLOCK_PAD * kernels._BLOCK_PAD
+                if phase == 1:
+                    kernels.hidden_tanh_rows(w1, b1, xb, block_acts, padded)
+                elif phase == 2:
+                    kernels.output_rows(w2, b2, block_acts, block_logits, padded)
+                elif phase == 3:
+                    acc += kernels.softmax_delta(block_logits[0], block_logits[1], block_logits[2], block_logits[3],
+                                                 label_row, 1.0 / n_items, block_delta[0], block_delta[1],
+                                                 block_delta[2], block_delta[3], four, m, padded)
+                else:
+                    kernels.one_layer_backward(w2, xb, block_acts, block_delta, gw1, gb1, gw2, gb2, padded)
         elif phase == 5:
             acc += kernels.general_kernel(x, gradient, var_index, n_full, sizes, xt, labels, lam, False, work)
         elif phase == 6:
@@ -287,19 +294,18 @@ def _phase_loop(reps, phase, x, gradient, var_index, n_full, sizes, xt, labels, 
 
 def breakdown(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
     """Where the time of one energy+gradient goes: the phases of the one-hidden-layer kernel (what
-    ``kernel`` runs for this network) and of the general path (item-loop first layer, BLAS products;
-    what other shapes run), each timed in a compiled loop; and the transcendentals against numpy."""
+    ``kernel`` runs for this network; each summed over the kernel's blocks of items) and of the
+    general path (item-loop first layer, BLAS products; what other shapes run), each timed in a
+    compiled loop; and the transcendentals against numpy."""
     var_index, n_full, sizes, xt, labels, lam, blas_first, work = system.kernel_args
     assert kernels.takes_one_layer_path(sizes, blas_first)
     n_items = labels.size
     gradient = np.empty(system.n_dof)
-    spare = np.empty(n_items)
-    zeros = np.zeros(n_items)
     system.kernel(x, gradient, *system.kernel_args)
 
     def phase(index: int):
         calls = 20
-        return lambda: _phase_loop(calls, index, x, gradient, var_index, n_full, sizes, xt, labels, lam, work, spare, zeros) / calls
+        return lambda: _phase_loop(calls, index, x, gradient, var_index, n_full, sizes, xt, labels, lam, work) / calls
 
     block = np.random.default_rng(0).normal(size=(int(sizes[1]), n_items))
     scratch_block = block.copy()
@@ -317,18 +323,20 @@ def breakdown(system: MLPSystem, x: np.ndarray, repeats: int) -> None:
     for name in PHASES:
         t[name] /= 20
     n_tanh = block.size
+    phases = t["tanh layer"] + t["output layer"] + t["softmax"] + t["backward"]
+    n_blocks = -(-n_items // kernels.block_items(n_items))
     print(f"where the time goes, {system.spec.label()} (phases timed in compiled loops):")
-    print(f"  kernel (one-hidden-layer path) {fmt(t['kernel']).strip()}: tanh layer {fmt(t['tanh layer']).strip()},"
-          f" output layer {fmt(t['output layer']).strip()}, softmax {fmt(t['output + softmax'] - t['output layer']).strip()},"
-          f" backward {fmt(t['backward']).strip()}")
+    print(f"  kernel (one-hidden-layer path, {n_blocks} blocks of <= {kernels.block_items(n_items)} items) {fmt(t['kernel']).strip()}:"
+          f" tanh layer {fmt(t['tanh layer']).strip()}, output layer {fmt(t['output layer']).strip()},"
+          f" softmax {fmt(t['softmax']).strip()}, backward {fmt(t['backward']).strip()},"
+          f" rest (loading blocks, weights, L2) {fmt(t['kernel'] - phases).strip()}")
     print(f"  general path (what other shapes run) {fmt(t['general kernel']).strip()}: forward {fmt(t['general forward']).strip()},"
           f" softmax {fmt(t['general forward + softmax'] - t['general forward']).strip()},"
           f" backward {fmt(t['general backward']).strip()}; speed-up of the one-layer path"
           f" {t['general kernel'] / t['kernel']:.2f}x")
-    print(f"  transcendentals: {n_tanh} tanh {fmt(t['tanh']).strip()} (numpy's SIMD tanh "
-          f"{fmt(t['numpy tanh']).strip()}), {exps_in.size} exp {fmt(t['exp']).strip()} (numpy {fmt(t['numpy exp']).strip()})")
-    floor = t["tanh"] + t["exp"]
-    print(f"  transcendental floor {fmt(floor).strip()} = {100 * floor / t['kernel']:.0f}% of the kernel")
+    print(f"  transcendentals (the module's 256-bit helpers; the kernel's blocks run them in 512 bits): {n_tanh} tanh"
+          f" {fmt(t['tanh']).strip()} (numpy's SIMD tanh {fmt(t['numpy tanh']).strip()}), {exps_in.size} exp"
+          f" {fmt(t['exp']).strip()} (numpy {fmt(t['numpy exp']).strip()})")
 
 
 def main(argv=None) -> int:

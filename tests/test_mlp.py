@@ -164,6 +164,26 @@ def test_one_hidden_layer_networks_match_numpy_on_either_path(sizes, n_items, on
         np.testing.assert_array_equal(grad_again, grad)
 
 
+@pytest.mark.parametrize("sizes", [(1, 3, 3), (2, 10, 4), (3, 5, 3), (4, 7, 4), (2, 1, 4)])
+@pytest.mark.parametrize("n_items", [1, 7, 33, 999, 1441])
+def test_one_layer_kernel_blocks_and_padding_match_numpy(sizes, n_items):
+    # the one-layer kernel runs the items in blocks of up to 480, padded to whole vector iterations
+    # with items that must contribute nothing; zero weights give all-equal logits, the largest
+    # softmax normalisers (their product over a block is taken before one log)
+    spec = parse_network_spec([*sizes, n_items, 1e-3])
+    rng = np.random.default_rng(7 * n_items + sum(sizes))
+    inputs = rng.normal(size=(n_items, sizes[0]))
+    labels = rng.integers(0, sizes[2], n_items)
+    system = MLPSystem(spec, inputs, labels)
+    assert mlp_kernels.takes_one_layer_path(system.kernel_args[2], system.blas_first)
+    for x in (np.zeros(system.n_dof), system.random_weights(rng, 1.0), system.random_weights(rng, 30.0)):
+        full = system.full_weights(x)
+        energy, grad = system.energy_gradient(x)
+        assert energy == pytest.approx(reference_energy(sizes, spec.lam, full, inputs, labels), rel=1e-13)
+        expected = reference_gradient_one_hidden_layer(sizes, spec.lam, full, inputs, labels)
+        np.testing.assert_allclose(grad, expected, rtol=1e-11, atol=1e-13 * np.abs(expected).max())
+
+
 def test_l2_term_gives_two_lambda_on_the_diagonal_beyond_the_data_term():
     system = make_system("single")
     no_l2 = MLPSystem(parse_network_spec(NETWORKS["single"], lam=0.0), system.inputs, system.labels)

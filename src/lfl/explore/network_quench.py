@@ -54,8 +54,8 @@ class HessianPreconditioning:
     Hessian is n^2 doubles and costs ~n Hessian-vector products).
     """
 
-    below_rms: float = 1e-4
-    refresh_every: int = 20
+    below_rms: float = 3e-5
+    refresh_every: int = 50
     max_weights: int = 300
 
     def __post_init__(self) -> None:
