@@ -116,11 +116,10 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def connect_settings(settings: dict, definition: dict):
     """ConnectSettings for a network landscape: the measured network defaults, the config's connect
-    section, the landscape's identity tolerances and its minimiser's Hessian preconditioning."""
+    section and the landscape's identity tolerances."""
     from dataclasses import replace
 
     from lfl.explore.neb import DNEBSettings
-    from lfl.explore.network_quench import quench_settings
     from lfl.explore.transition_states import network_connect_settings
 
     identity = definition["identity"]
@@ -133,7 +132,6 @@ def connect_settings(settings: dict, definition: dict):
         max_cycles=settings["max_cycles"],
         energy_tol=identity["energy_tol"],
         distance_tol=identity["distance_tol"],
-        precondition=quench_settings(definition["minimiser"])[1],
     )
 
 

@@ -41,7 +41,11 @@ class ConnectSettings:
     dneb: DNEBSettings = field(default_factory=DNEBSettings)
     ef: EFSettings = field(default_factory=EFSettings)
     quench: LBFGSSettings = field(default_factory=LBFGSSettings)  # minimisation of the pushed-off sides
-    precondition: HessianPreconditioning | None = None  # of those minimisations (network losses)
+    # Hessian preconditioning of those minimisations (network losses). Off by default: its Newton-metric
+    # steps cross the flat valleys below a saddle in a few jumps, and on a [2,3,4,50] landscape the sides
+    # then matched an independent minimiser's from the same push-off less often (2 of 18 sides differed,
+    # against 1 plain), though 1.4x faster (bench/bench_connect.py): the sides define the connection.
+    precondition: HessianPreconditioning | None = None
     max_candidates: int = 3  # refine at most this many band maxima (highest first)
     push_off: float = 0.01  # first displacement along the eigenvector, in system coordinates ...
     push_off_max: float = 0.32  # ... doubled, up to this, while a side does not fall below the TS
@@ -96,7 +100,6 @@ def network_connect_settings(**overrides) -> ConnectSettings:
         dneb=DNEBSettings(n_images=10, spring_constant=1.0, max_iterations=50, rms_force=1e-3),
         ef=EFSettings(dense_max=dense_max, tangent_method="auto"),
         quench=LBFGSSettings(memory=200, max_step=1.0, rms_gradient=1e-9, max_iterations=20000),
-        precondition=HessianPreconditioning(),
         dense_max=dense_max,
         max_cycles=5,
         single_ended_modes=2,
