@@ -15,7 +15,8 @@ in CPU seconds of this process (``time.process_time``: the machine may be shared
    [784,10,10,1000,0.1] network (random inputs of MNIST's shape), verified by Lanczos (no dense Hessian).
 
 ``--tune``: iterations and time per quench for memory M in {4,10,20,30,50,100} and max_step in
-{0.1,0.5,1,2} on D2 (the same perturbed starts for every setting), and the same memories on digits.
+{0.1,0.5,1,2} on D2 (the same perturbed starts for every setting), the Hessian preconditioning's switch
+point and refresh interval on D2, and the memories on digits.
 
 Also printed: the cost of one L-BFGS iteration split into the energy+gradient kernel (timed alone) and the
 rest (the L-BFGS step of lfl.explore.lbfgs_core and the compiled driver).
@@ -413,8 +414,8 @@ def tune_starts(system: MLPSystem, n_starts: int, seed: int) -> list[np.ndarray]
     return [minimum.x + rng.uniform(-1.0, 1.0, system.n_dof) for _ in range(n_starts)]
 
 
-def tune_row(system, starts, memory: int, max_step: float) -> dict:
-    quench = make_quench(system, LBFGSSettings(memory=memory, max_step=max_step, max_iterations=50000))
+def tune_row(system, starts, memory: int, max_step: float, precondition: HessianPreconditioning | None = None) -> dict:
+    quench = make_quench(system, LBFGSSettings(memory=memory, max_step=max_step, max_iterations=50000), precondition)
     t0 = time.process_time()
     results = [quench(x) for x in starts]
     cpu = time.process_time() - t0
@@ -444,6 +445,23 @@ def tune(n_starts: int) -> None:
     print(f"\n[2,10,4,1000,1e-4] on D2: {n_starts} starts (+-1 perturbations of one minimum), RMS gradient < {RMS_TOL:g};"
           " d nit / d time against M=10, max_step=0.5 (the current config default); CPU time, one core")
     print_tune_rows(rows, n_starts, baseline)
+
+    # the Hessian preconditioning of the quench's last phase (M=100, max_step 1): where to switch, how often
+    # to refresh the Hessian; against plain L-BFGS with the same memory
+    plain = tune_row(system, starts, 100, 1.0)
+    print(f"\n[2,10,4,1000,1e-4] on D2, M=100, max_step 1: Hessian preconditioning below RMS b, a fresh Hessian every r"
+          f" steps; plain L-BFGS {plain['ms']:.1f} ms, {plain['nit_mean']:.0f} iterations per quench")
+    print(f"{'below':>8}{'every':>6}{'nit mean':>9}{'nhev':>6}{'ok':>6}{'ms/quench':>10}{'x plain':>8}")
+    for below in (1e-4, 3e-5, 1e-5):
+        for every in (20, 50, 100):
+            quench = make_quench(system, LBFGSSettings(memory=100, max_step=1.0, max_iterations=50000),
+                                 HessianPreconditioning(below_rms=below, refresh_every=every))
+            quench(starts[0])  # the first row would pay the kernel's cache load
+            t0 = time.process_time()
+            results = [quench(x) for x in starts]
+            ms = 1e3 * (time.process_time() - t0) / len(starts)
+            print(f"{below:>8g}{every:>6}{np.mean([r.nit for r in results]):>9.0f}{np.mean([r.nhev for r in results]):>6.1f}"
+                  f"{sum(r.success for r in results):>4}/{len(results):<2}{ms:>9.1f}{plain['ms'] / ms:>8.2f}")
 
     inputs, labels = digits_draw()
     system = MLPSystem([64, 10, 10, 1000, 0.1], inputs, labels)
