@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -168,7 +168,6 @@ def preconditioned_quench_kernel(
                 gradient[:] = g_trial
                 energy = fstate[core.F_ENERGY]
                 if core.lbfgs_rms(gradient) < tolerance:
-                    fstate[core.F_ENERGY] = energy
                     return core.CONVERGED
                 if code == core.MAX_ITERATIONS:
                     break
@@ -182,8 +181,7 @@ def preconditioned_quench_kernel(
             remaining = settings.copy()
             remaining[core.S_MAX_ITER] = max(max_iterations - counts[COUNT_NIT], 1)
             return _lbfgs_phase(x, gradient, work, fstate, istate, remaining, kernel_args, counts)
-    fstate[core.F_ENERGY] = energy
-    return core.MAX_ITERATIONS
+    return core.MAX_ITERATIONS  # fstate still holds the energy of the last accepted point
 
 
 def uses_compiled_quench(system) -> bool:
@@ -205,12 +203,10 @@ class _CompiledNetworkQuench:
         self._counts = np.zeros(COUNT_SIZE, dtype=np.int64)
         self.precondition = precondition if precondition is not None and precondition.applies(n, settings) else None
         if self.precondition is not None:
-            loose = LBFGSSettings(**{**settings.as_dict(), "rms_gradient": self.precondition.below_rms})
-            self._loose_array = loose.settings_array()
+            self._loose_array = replace(settings, rms_gradient=self.precondition.below_rms).settings_array()
             # in z the Hessian is the identity: a unit initial diagonal is the Newton step, and the
             # tolerance 0 leaves convergence to the driver (it is judged on the true gradient)
-            inner = LBFGSSettings(**{**settings.as_dict(), "initial_diag": 1.0, "rms_gradient": 0.0})
-            self._inner_array = inner.settings_array()
+            self._inner_array = replace(settings, initial_diag=1.0, rms_gradient=0.0).settings_array()
             self._matrices = np.empty((2, n, n))
             self._vectors = np.empty((5, n))
 
