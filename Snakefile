@@ -5,4 +5,5 @@ include: "workflow/rules/all.smk", overwrite_default_target=True
 include: "workflow/rules/data.smk"
 include: "workflow/rules/landscape.smk"
 include: "workflow/rules/connect.smk"
+include: "workflow/rules/refine.smk"
 include: "workflow/rules/analysis.smk"

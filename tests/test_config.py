@@ -53,6 +53,14 @@ def test_study_configs_are_valid():
         (lambda c: c["studies"]["label_noise_D2"].update(basin_hopping={"temperature": -1}), "temperature",
          "minimum"),
         (lambda c: c["studies"]["label_noise_D2"].update(networks=[{"hidden": [3]}]), "networks.0", "required"),
+        (lambda c: c["studies"]["label_noise_D2"].update(refine={"modes": -1}), "refine.modes", "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(refine={"strategies": ["sideways"]}), "refine.strategies.0",
+         "enum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(refine={"max_rounds": 2, "saturation": {"rounds": 3}}),
+         "refine.saturation.rounds", "a criterion that can hold"),
+        (lambda c: c["studies"]["label_noise_D2"].update(
+            refine={"saturation": {"max_new_transition_states": 0}}), "refine.saturation.max_new_transition_states",
+         "minimum"),
     ],
 )
 def test_bad_config_names_key_and_rule(config, mutate, key, rule):

@@ -106,9 +106,10 @@ def test_version_1_database_upgrades_to_attempt_keys(populated):
     with engine.begin() as conn:  # make it what version 1 created
         conn.execute(text("DROP INDEX uq_connect_attempts_key"))
         conn.execute(text("ALTER TABLE connect_attempts DROP COLUMN attempt_key"))
+        conn.execute(text("DROP TABLE exploration_rounds"))  # added by version 3
     engine.dispose()
     _set_version(populated, 1)
-    with pytest.raises(SchemaVersionError, match="older than this lfl's 2: run `lfl db upgrade`"):
+    with pytest.raises(SchemaVersionError, match=f"older than this lfl's {SCHEMA_VERSION}: run `lfl db upgrade`"):
         LandscapeStore(populated)
     engine = make_engine(populated)
     assert upgrade_schema(engine) == (1, SCHEMA_VERSION)

@@ -24,7 +24,8 @@ def run_snakemake(workdir: Path, config: dict, *extra: str, cores: int = 2, env:
     return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=workdir)
 
 
-def tiny_ljat3_config(*, basin_hopping: dict, connect: dict, error_pct=(0,), analysis: dict | None = None) -> dict:
+def tiny_ljat3_config(*, basin_hopping: dict, connect: dict, error_pct=(0,), analysis: dict | None = None,
+                      refine: dict | None = None) -> dict:
     """The smallest real landscape study: [2,3,4,50,1e-3] on a 400-start D2 pool."""
     study = {
         "dataset": "D2",
@@ -36,6 +37,8 @@ def tiny_ljat3_config(*, basin_hopping: dict, connect: dict, error_pct=(0,), ana
     }
     if analysis is not None:
         study["analysis"] = analysis
+    if refine is not None:
+        study["refine"] = refine
     return {
         "results_dir": "results",
         "threads": 1,

@@ -13,7 +13,7 @@ import sys
 
 from lfl.threads import set_thread_environment
 
-COMMAND_GROUPS = ("data", "db", "explore", "connect", "ingest", "analyse")
+COMMAND_GROUPS = ("data", "db", "explore", "connect", "refine", "ingest", "analyse")
 
 log = logging.getLogger("lfl")
 

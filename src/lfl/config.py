@@ -102,6 +102,13 @@ def _check_references(config: dict) -> None:
                 f"config key 'studies.{name}.dataset': unknown data set '{study['dataset']}' "
                 f"(defined: {', '.join(sorted(datasets))}) (schema rule: reference)"
             )
+        refine = study["refine"]
+        quiet = refine["saturation"]["rounds"]
+        if refine["max_rounds"] and quiet > refine["max_rounds"]:
+            raise ConfigError(
+                f"config key 'studies.{name}.refine.saturation.rounds': {quiet} quiet rounds can never hold "
+                f"within max_rounds = {refine['max_rounds']} (schema rule: a criterion that can hold)"
+            )
         dataset = datasets[study["dataset"]]
         if dataset["kind"] == "ljat3":
             pool_size = dataset["n_samples"] // 2
@@ -227,6 +234,10 @@ class ConfiguredLandscape:
         return dict(self.study_settings["connect"])
 
     @property
+    def refine(self) -> dict:
+        return dict(self.study_settings["refine"])
+
+    @property
     def analysis(self) -> dict:
         return dict(self.study_settings["analysis"])
 
@@ -248,7 +259,7 @@ class ConfiguredLandscape:
 
 
 def landscapes_of_study(study_name: str, study: dict) -> list[ConfiguredLandscape]:
-    settings = {key: study[key] for key in ("identity", "minimiser", "basin_hopping", "connect", "analysis")}
+    settings = {key: study[key] for key in ("identity", "minimiser", "basin_hopping", "connect", "refine", "analysis")}
     return [
         ConfiguredLandscape(
             study=study_name,

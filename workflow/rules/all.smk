@@ -5,4 +5,5 @@ rule all:
         [draw_path(stem) for stem in DRAWS],
         minima_receipts(),
         lambda wildcards: connection_targets(),
+        lambda wildcards: refinement_targets(),
         lambda wildcards: analysis_targets(),

@@ -24,12 +24,6 @@ def minima_receipts_of(landscape):
     return [receipt_path(landscape, run, chunk) for run, chunk in chunks_of(landscape)]
 
 
-def final_receipts(landscape):
-    """The files after which a landscape holds all its minima and transition states."""
-    rounds = connect_rounds(landscape)
-    return [round_receipt(landscape, rounds - 1)] if rounds else minima_receipts_of(landscape)
-
-
 def connection_targets():
     return [round_receipt(name, connect_rounds(name) - 1) for name in LANDSCAPES if connect_rounds(name)]
 
@@ -98,6 +92,8 @@ rule ingest_connections:
         db_writer=1,
     log:
         f"{R}/logs/landscapes/{{landscape}}/connect_round{{round}}_ingest.log",
+    benchmark:
+        f"{R}/benchmarks/landscapes/{{landscape}}/connect_round{{round}}_ingest.tsv"
     shell:
         "lfl --threads 1 ingest connections {params.db} --landscape {input.definition} --draw {input.draw} "
         "--receipt {output} {input.results} 2> {log}"

@@ -7,6 +7,7 @@ wildcard_constraints:
     chunk="[0-9]+",
     round="[0-9]+",
     job="[0-9]+",
+    max_rounds="[0-9]+",
 
 
 rule define_landscape:
@@ -54,6 +55,8 @@ rule ingest_minima:
         db_writer=1,
     log:
         f"{R}/logs/landscapes/{{landscape}}/ingest_run{{run}}_chunk{{chunk}}.log",
+    benchmark:
+        f"{R}/benchmarks/landscapes/{{landscape}}/ingest_run{{run}}_chunk{{chunk}}.tsv"
     shell:
         "lfl --threads 1 ingest minima {params.db} --landscape {input.definition} --draw {input.draw} "
         "--receipt {output} {input.chunk} 2> {log}"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lfl.analysis.discovery import DISCOVERY_STEM, STUDY_DISCOVERY_STEM
+
 # matplotlib and pandas are imported where figures are made: the workflow imports this module for the
 # file names alone, when it parses the Snakefile
 log = logging.getLogger(__name__)
@@ -28,13 +30,13 @@ ENERGY_LABEL = "training loss E"
 
 
 def graph_stems() -> list[str]:
-    """File stems (no suffix) of one landscape's graphs."""
-    return [GRAPH_STEM.format(split=split) for split in COLOURINGS]
+    """File stems (no suffix) of one landscape's figures: its graphs and its discovery curve."""
+    return [GRAPH_STEM.format(split=split) for split in COLOURINGS] + [DISCOVERY_STEM]
 
 
 def study_stems() -> list[str]:
-    """File stems (no suffix) of a study's figures: the panels and the box plots."""
-    return [PANEL_STEM.format(split=split) for split in COLOURINGS] + [BOXPLOT_STEM]
+    """File stems (no suffix) of a study's figures: the panels, the box plots, the discovery curves."""
+    return [PANEL_STEM.format(split=split) for split in COLOURINGS] + [BOXPLOT_STEM, STUDY_DISCOVERY_STEM]
 
 
 def landscape_tree(tables, *, levels: int, lowest_n: int | None = None):
@@ -79,6 +81,7 @@ def _title(name: str, colouring: str, note: str) -> str:
 
 def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, lowest_n: int | None = None) -> list[Path]:
     """One landscape's disconnectivity graphs coloured by training and testing AUC (PNG and SVG)."""
+    from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
     from lfl.analysis.plots import plot_disconnectivity, save_figure
     from lfl.analysis.summary import read_landscape
 
@@ -91,6 +94,8 @@ def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, low
         fig = plot_disconnectivity(tree, minimum_values(tables, f"{split}_auc"), value_label=colouring,
                                    title=_title(name, colouring, note), ylabel=ENERGY_LABEL)
         written += save_figure(fig, Path(out_dir) / GRAPH_STEM.format(split=split))
+    fig = plot_discovery_curves({name: discovery_curve(tables.rounds)}, title=f"{name}: discovery curve")
+    written += save_figure(fig, Path(out_dir) / DISCOVERY_STEM)
     return written
 
 
@@ -99,6 +104,7 @@ def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: st
     """A study's panels of graphs (one per colouring, a shared colour scale) and its AUC box plots."""
     import pandas as pd
 
+    from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
     from lfl.analysis.plots import plot_auc_boxplots, plot_disconnectivity_panel, save_figure
     from lfl.analysis.summary import landscape_labels, read_landscape, summary_row
 
@@ -121,4 +127,7 @@ def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: st
               for label, table in zip(labels, tables)}
     fig = plot_auc_boxplots(groups, title=f"{study}: AUC over the minima", ylabel="AUC")
     written += save_figure(fig, Path(out_dir) / BOXPLOT_STEM)
+    fig = plot_discovery_curves({label: discovery_curve(table.rounds) for label, table in zip(labels, tables)},
+                                title=f"{study}: discovery curves")
+    written += save_figure(fig, Path(out_dir) / STUDY_DISCOVERY_STEM)
     return written

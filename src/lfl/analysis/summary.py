@@ -16,13 +16,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
+from lfl.analysis.counts import (
+    DEFAULT_ENERGY_ONLY_TOL,
+    degenerate_rearrangements,
+    distinct_connections,
+    distinct_energies,
+)
 from lfl.atomic import atomic_path
 from lfl.db.models import METRICS, SPLITS
 from lfl.errors import LflError
@@ -54,6 +60,7 @@ class LandscapeTables:
     record: object | None
     ktn: object | None
     minima: pd.DataFrame  # one row per minimum: minimum_id, energy, n_metric_rows, <split>_<metric>
+    rounds: list = field(default_factory=list)  # exploration_rounds rows, oldest first
 
     @property
     def n_minima(self) -> int:
@@ -101,7 +108,8 @@ def read_landscape(store, name: str) -> LandscapeTables:
     except LflError:
         log.warning("landscape '%s' is not in database %s: summarised as empty", name, store.url)
         return LandscapeTables(name, None, None, _no_minima())
-    return LandscapeTables(name, record, store.load_ktn(record.id), minima_metrics(store, record.id))
+    return LandscapeTables(name, record, store.load_ktn(record.id), minima_metrics(store, record.id),
+                           store.exploration_rounds(record.id))
 
 
 def parameter_values(spec) -> dict:
@@ -130,7 +138,7 @@ def _mean_std(values: pd.Series) -> tuple[float, float, int]:
     return mean, std, int(finite.size)
 
 
-def summary_row(tables: LandscapeTables, *, study: str = "") -> dict:
+def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL) -> dict:
     """One landscape's summary (the CSV columns), from what :func:`read_landscape` read."""
     spec = tables.record.spec if tables.record is not None else None
     row: dict = {"study": study, "landscape": tables.name, **parameter_values(spec)}
@@ -145,6 +153,17 @@ def summary_row(tables: LandscapeTables, *, study: str = "") -> dict:
         n_connected_to_global_minimum=n_connected,
         connected=bool(n_minima) and n_connected == n_minima,
         n_scored=int((frame["n_metric_rows"] == N_METRIC_ROWS).sum()) if n_minima else 0,
+        n_minima_energy_only=distinct_energies(frame["energy"], energy_only_tol) if n_minima else 0,
+        n_transition_states_energy_only=distinct_energies(ktn.ts_energies, energy_only_tol) if n_ts else 0,
+        n_connections=distinct_connections(ktn.ts_min1, ktn.ts_min2) if n_ts else 0,
+        n_degenerate=degenerate_rearrangements(ktn.ts_min1, ktn.ts_min2) if n_ts else 0,
+    )
+    refine_rounds = [r for r in tables.rounds if r["stage"] == "refine"]
+    row.update(
+        n_refine_rounds=len(refine_rounds),
+        # None: no refinement round has run; otherwise whether the last one declared saturation
+        saturated=bool(refine_rounds[-1]["saturated"]) if refine_rounds else None,
+        cpu_seconds=float(sum(r["cpu_seconds"] for r in tables.rounds)),
     )
     if n_minima:  # lowest energy, lowest id on ties (as the store and the KTN choose it)
         gmin = frame.sort_values(["energy", "minimum_id"], kind="stable").iloc[0]
@@ -210,6 +229,12 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or _isnan(value) else f"{value:.{digits}f}"
 
 
+def _saturated(value) -> str:
+    if value is None or _isnan(value):
+        return "–"  # no refinement rounds
+    return "yes" if bool(value) else "no (limit)"
+
+
 def _mean_sd(mean: float, std: float, digits: int = 3) -> str:
     if _isnan(mean):
         return "–"
@@ -221,7 +246,8 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
     varying = varying_parameters(frame)
     constant = [key for key in PARAMETER_HEADINGS if key not in varying and key in frame and len(frame)]
     headings = [PARAMETER_HEADINGS[key] for key in varying] + [
-        "Error %", "Minima", "TS", "Connected",
+        "Error %", "Minima", "TS", "Connected", "Minima (E-only)", "TS (E-only)", "Degenerate TS", "Saturated",
+        "CPU s",
         "GM train AUC", "GM train loss", "GM train CE", "GM test AUC", "GM test loss", "GM test CE",
         "Train AUC", "Incorrect AUC", "Correct AUC", "Test AUC",
     ]
@@ -246,6 +272,8 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
             connected = "–"
         cells = [_text(row[key]) for key in varying] + [
             _text(row["error_pct"]), str(row["n_minima"]), str(row["n_transition_states"]), connected,
+            str(row["n_minima_energy_only"]), str(row["n_transition_states_energy_only"]), str(row["n_degenerate"]),
+            _saturated(row["saturated"]), _number(row["cpu_seconds"], 0),
             _number(row["global_min_train_auc"], 4), _number(row["global_min_train_loss"], 5),
             _number(row["global_min_train_cross_entropy"], 5), _number(row["global_min_test_auc"], 4),
             _number(row["global_min_test_loss"], 5), _number(row["global_min_test_cross_entropy"], 5),

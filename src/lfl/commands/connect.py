@@ -139,6 +139,7 @@ def run_connect(args: argparse.Namespace) -> int:
     from lfl import __version__
     from lfl.errors import LflError
     from lfl.explore.connection_files import OUTCOMES, load_pairs, records_from_results, save_records
+    from lfl.explore.saturation import process_cpu_seconds
     from lfl.explore.transition_states import connect_pair
     from lfl.landscape import load_landscape
 
@@ -151,7 +152,8 @@ def run_connect(args: argparse.Namespace) -> int:
     if args.job >= len(pairs):
         # Nothing for this job (a connected landscape plans no pairs): skip loading the landscape
         # and its compiled kernels, most of a job's start-up.
-        save_records(args.out, records_from_results([], pairs.coords1.shape[1], metadata))
+        save_records(args.out, records_from_results([], pairs.coords1.shape[1],
+                                                    {**metadata, "cpu_seconds": process_cpu_seconds()}))
         log.info("no pairs for job %d of %d", args.job, args.jobs)
         return 0
     landscape = load_landscape(args.landscape, args.draw)
@@ -175,5 +177,6 @@ def run_connect(args: argparse.Namespace) -> int:
                  OUTCOMES[2 if result.connected else 1 if result.success else 0], len(result.transition_states),
                  seconds, result.message)
     records = records_from_results(results, system.n_dof, metadata)
+    records.metadata["cpu_seconds"] = process_cpu_seconds()
     save_records(args.out, records)
     return 0

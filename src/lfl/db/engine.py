@@ -32,7 +32,7 @@ from lfl.logs import mask_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _add_attempt_keys(conn: Connection) -> None:
@@ -41,8 +41,15 @@ def _add_attempt_keys(conn: Connection) -> None:
     conn.execute(text("CREATE UNIQUE INDEX uq_connect_attempts_key ON connect_attempts (landscape_id, attempt_key)"))
 
 
+def _add_exploration_rounds(conn: Connection) -> None:
+    """2 -> 3: exploration_rounds (what each ingest added; discovery curves and saturation)."""
+    from lfl.db.models import ExplorationRound
+
+    ExplorationRound.__table__.create(conn)
+
+
 # UPGRADES[v](conn) turns a version-v schema into version v + 1 (inside one transaction).
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys, 2: _add_exploration_rounds}
 
 SQLITE_BUSY_TIMEOUT_S = 300.0
 PG_CONNECT_TIMEOUT_S = 10

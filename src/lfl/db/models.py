@@ -26,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Double,
@@ -46,6 +47,7 @@ SYMMETRY_MODES = ("reduced", "raw", "energy")
 SPLITS = ("train", "train_correct", "train_incorrect", "test")
 METRICS = ("auc", "loss", "cross_entropy", "accuracy")
 CONNECT_OUTCOMES = ("connected", "partial", "failed")
+STAGES = ("basin-hopping", "connect", "refine")  # exploration_rounds.stage
 
 # BIGINT keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the fast rowid alias
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -212,6 +214,42 @@ class MinimumMetric(Base):
     split: Mapped[str] = mapped_column(String(16), primary_key=True)
     metric: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[float | None] = mapped_column(Double)  # NULL: undefined (e.g. an empty split)
+
+
+class ExplorationRound(Base):
+    """What one ingest added to a landscape: the discovery curve and the saturation test read these.
+
+    One row per ingest, keyed by (stage, step): a basin-hopping chunk, a connection round or a
+    refinement round. The counts after the ingest are the landscape's whole network at that moment
+    (``n_connections``: distinct pairs of minima joined by a transition state; ``n_degenerate``:
+    transition states whose two sides are one minimum); the ``n_new_*`` are the differences from the
+    landscape's previous row (from nothing for its first). ``cpu_seconds``: the CPU time of the
+    processes that produced and ingested the step (imports and start-up included).
+    """
+
+    __tablename__ = "exploration_rounds"
+    __table_args__ = (
+        CheckConstraint(_in("stage", STAGES), name="stage"),
+        UniqueConstraint("landscape_id", "stage", "step"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    landscape_id: Mapped[int] = mapped_column(ForeignKey("landscapes.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(100))  # e.g. "round 3", "run 0 chunk 1"
+    round: Mapped[int | None] = mapped_column(Integer)
+    n_minima: Mapped[int] = mapped_column(Integer)
+    n_transition_states: Mapped[int] = mapped_column(Integer)
+    n_connections: Mapped[int] = mapped_column(Integer)
+    n_degenerate: Mapped[int] = mapped_column(Integer)
+    n_new_minima: Mapped[int] = mapped_column(Integer)
+    n_new_transition_states: Mapped[int] = mapped_column(Integer)
+    n_new_connections: Mapped[int] = mapped_column(Integer)
+    n_new_degenerate: Mapped[int] = mapped_column(Integer)
+    n_tasks: Mapped[int] = mapped_column(Integer, server_default="0")  # quenches or attempts run
+    cpu_seconds: Mapped[float] = mapped_column(Double, server_default="0")
+    saturated: Mapped[bool | None] = mapped_column(Boolean)  # refinement rounds: the criterion held after it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.current_timestamp())
 
 
 LFL_TABLES = tuple(Base.metadata.tables)

@@ -165,6 +165,7 @@ class ConnectAttempts:
     min2_ids: np.ndarray
     outcomes: list[str]
     n_ts_found: np.ndarray
+    methods: list[str | None]
 
 
 def _spec_from_row(row) -> LandscapeSpec:
@@ -675,7 +676,8 @@ class LandscapeStore:
     def connect_attempts(self, landscape_id: int) -> ConnectAttempts:
         with self._read() as conn:
             rows = conn.execute(
-                select(ConnectAttempt.min1_id, ConnectAttempt.min2_id, ConnectAttempt.outcome, ConnectAttempt.n_ts_found)
+                select(ConnectAttempt.min1_id, ConnectAttempt.min2_id, ConnectAttempt.outcome, ConnectAttempt.n_ts_found,
+                       ConnectAttempt.method)
                 .where(ConnectAttempt.landscape_id == landscape_id)
                 .order_by(ConnectAttempt.id)
             ).all()
@@ -684,7 +686,33 @@ class LandscapeStore:
             min2_ids=np.array([r[1] for r in rows], dtype=np.int64),
             outcomes=[r[2] for r in rows],
             n_ts_found=np.array([r[3] for r in rows], dtype=np.int64),
+            methods=[r[4] for r in rows],
         )
+
+    # -- exploration rounds ----------------------------------------------------------------------
+
+    def record_round(
+        self, landscape_id: int, *, stage: str, step: str, round: int | None = None, n_tasks: int = 0,
+        cpu_seconds: float = 0.0,
+    ) -> dict:
+        """Record what the step ``(stage, step)`` added (once; a repeat returns the stored row)."""
+        from lfl.db.rounds import record_round
+
+        with self._write(landscape_id) as conn:
+            return record_round(conn, landscape_id, stage=stage, step=step, round=round, n_tasks=n_tasks,
+                                cpu_seconds=cpu_seconds)
+
+    def set_saturated(self, landscape_id: int, *, stage: str, step: str, saturated: bool) -> None:
+        from lfl.db.rounds import set_saturated
+
+        with self._write(landscape_id) as conn:
+            set_saturated(conn, landscape_id, stage=stage, step=step, saturated=saturated)
+
+    def exploration_rounds(self, landscape_id: int, stage: str | None = None) -> list[dict]:
+        from lfl.db.rounds import read_rounds
+
+        with self._read() as conn:
+            return read_rounds(conn, landscape_id, stage)
 
     # -- metrics -------------------------------------------------------------------------------
 

@@ -230,6 +230,35 @@ def push_off_and_minimise(
     )
 
 
+def refine_saddle(
+    system: System,
+    start: np.ndarray,
+    settings: ConnectSettings,
+    minimiser: Quench,
+    timings: dict[str, float],
+    *,
+    known: list[TransitionState] = (),
+):
+    """Eigenvector-following from start, then both push-offs: (EFResult, minus side, plus side).
+
+    A string instead says why there is nothing new: the search failed, or it converged onto one of
+    the ``known`` transition states. ``timings`` gains the seconds spent in eigenvector-following and
+    in the quenches. Shared by the double-ended attempts and the single-ended searches.
+    """
+    clock = time.perf_counter()
+    ef = hybrid_eigenvector_following(system, start, settings.ef)
+    timings["eigenvector_following"] = timings.get("eigenvector_following", 0.0) + time.perf_counter() - clock
+    if not ef.success:
+        return f"eigenvector-following failed ({ef.message})"
+    if any(same_point(system, ts.x, ts.energy, ef.x, ef.energy, settings) for ts in known):
+        return f"transition state already found (E={ef.energy:.12g})"
+    clock = time.perf_counter()
+    minus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, -1.0, settings, minimiser=minimiser)
+    plus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, +1.0, settings, minimiser=minimiser)
+    timings["quench"] = timings.get("quench", 0.0) + time.perf_counter() - clock
+    return ef, minus, plus
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self.parent: dict = {}
@@ -306,19 +335,11 @@ def connect_pair(
 
     def refine(start: np.ndarray, where: str, image: int) -> None:
         """Eigenvector-following from start; a new transition state is pushed off both ways and kept."""
-        clock = time.perf_counter()
-        ef = hybrid_eigenvector_following(system, start, settings.ef)
-        timings["eigenvector_following"] += time.perf_counter() - clock
-        if not ef.success:
-            attempts.append(f"{where}: eigenvector-following failed ({ef.message})")
+        found = refine_saddle(system, start, settings, minimiser, timings, known=transition_states)
+        if isinstance(found, str):
+            attempts.append(f"{where}: {found}")
             return
-        if any(same_point(system, ts.x, ts.energy, ef.x, ef.energy, settings) for ts in transition_states):
-            attempts.append(f"{where}: transition state already found (E={ef.energy:.12g})")
-            return
-        clock = time.perf_counter()
-        minus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, -1.0, settings, minimiser=minimiser)
-        plus = push_off_and_minimise(system, ef.x, ef.energy, ef.eigenvector, +1.0, settings, minimiser=minimiser)
-        timings["quench"] += time.perf_counter() - clock
+        ef, minus, plus = found
         minus_index, plus_index = minimum_index(minus), minimum_index(plus)
         distinct = minus.is_minimum and plus.is_minimum and minus_index != plus_index
         if distinct:
@@ -519,5 +540,6 @@ __all__ = [
     "connect_pair",
     "network_connect_settings",
     "push_off_and_minimise",
+    "refine_saddle",
     "same_point",
 ]

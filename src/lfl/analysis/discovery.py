@@ -1,0 +1,63 @@
+"""Discovery curves: how a landscape's network grew with the effort spent (SCIENCE.md §6).
+
+From the landscape's ``exploration_rounds`` rows (one per ingest, oldest first): cumulative CPU
+seconds against the minima and transition states held after each step, and the step at which
+saturation was declared. A complete landscape's curves flatten: more CPU time adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+DISCOVERY_STEM = "discovery_curve"
+STUDY_DISCOVERY_STEM = "discovery_curves"
+
+
+def discovery_curve(rounds: Sequence[dict]) -> dict[str, np.ndarray | int | None]:
+    """Arrays ``cpu_seconds`` (cumulative), ``n_minima``, ``n_transition_states``, ``stage`` per step,
+    and ``saturated_at``: the index of the first step that declared saturation (None: never)."""
+    cpu = np.cumsum([float(r["cpu_seconds"]) for r in rounds]) if rounds else np.zeros(0)
+    saturated = [i for i, r in enumerate(rounds) if r.get("saturated")]
+    return {
+        "cpu_seconds": cpu,
+        "n_minima": np.array([int(r["n_minima"]) for r in rounds], dtype=np.int64),
+        "n_transition_states": np.array([int(r["n_transition_states"]) for r in rounds], dtype=np.int64),
+        "stage": [r["stage"] for r in rounds],
+        "saturated_at": saturated[0] if saturated else None,
+    }
+
+
+def plot_discovery_curves(curves: Mapping[str, dict], *, title: str):
+    """Minima (left) and transition states (right) against cumulative CPU seconds, one line per curve;
+    a star marks where saturation was declared, a dotted line where refinement began."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for column, ax, label in (("n_minima", axes[0], "minima"), ("n_transition_states", axes[1], "transition states")):
+        for name, curve in curves.items():
+            x, y = curve["cpu_seconds"], curve[column]
+            if x.size == 0:
+                continue
+            (line,) = ax.step(x, y, where="post", label=name, linewidth=1.5)
+            if "refine" in curve["stage"]:
+                start = curve["stage"].index("refine")
+                ax.axvline(x[start - 1] if start else 0.0, color=line.get_color(), linestyle=":", linewidth=0.8)
+            if curve["saturated_at"] is not None:
+                k = curve["saturated_at"]
+                ax.plot([x[k]], [y[k]], marker="*", markersize=12, color=line.get_color(), linestyle="none")
+        ax.set_xlabel("CPU seconds (cumulative, every job and ingest)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    if any(c["cpu_seconds"].size for c in curves.values()):
+        axes[1].legend(fontsize="small", loc="lower right")
+    else:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no exploration recorded", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"{title}\n(dotted: refinement begins; star: saturation declared)")
+    return fig
+
+
+__all__ = ["DISCOVERY_STEM", "STUDY_DISCOVERY_STEM", "discovery_curve", "plot_discovery_curves"]

@@ -1,0 +1,117 @@
+"""Single-ended transition-state searches out of one minimum (OPTIM's uphill searches along soft modes).
+
+:func:`single_ended_search` is pure, like :func:`~lfl.explore.transition_states.connect_pair`: a
+minimum's coordinates in, a :class:`~lfl.explore.transition_states.ConnectionResult` out. From the
+minimum it steps ``step`` along each chosen Hessian eigenvector (softest first), in both directions,
+and hands the displaced point to hybrid eigenvector-following, which climbs along the lowest mode of
+wherever it stands; every new transition state is pushed off both ways and both sides are quenched.
+Such searches find the saddles *around* a minimum, not only those on the way to another one, which
+is what a completed landscape needs beyond a connected one (SCIENCE.md §6).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from lfl.errors import LflError
+from lfl.explore.eigenvector_following import hessian_eigen_decomposition, lowest_eigenpairs_iterative
+from lfl.explore.network_quench import make_quench
+from lfl.explore.transition_states import (
+    ConnectionResult,
+    ConnectSettings,
+    MinimumFound,
+    TransitionState,
+    refine_saddle,
+    same_point,
+)
+from lfl.systems.base import System
+
+
+def softest_modes(system: System, x: np.ndarray, n_modes: int, *, dense_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n_modes lowest Hessian eigenpairs at x (values ascending, vectors as columns)."""
+    if system.n_dof <= dense_max:
+        values, vectors = hessian_eigen_decomposition(system, x)
+        return values[:n_modes], vectors[:, :n_modes]
+    return lowest_eigenpairs_iterative(system, x, n_modes)  # Lanczos: no dense matrix for large networks
+
+
+def single_ended_search(
+    system: System,
+    x_min: np.ndarray,
+    modes: Sequence[int],
+    settings: ConnectSettings,
+    *,
+    step: float | None = None,
+) -> ConnectionResult:
+    """Transition states next to the minimum x_min, from searches along its soft ``modes``.
+
+    ``modes`` are positions in the ascending Hessian spectrum (0: the softest); each is searched in
+    both directions. ``connected`` says whether some transition state found joins x_min to another
+    minimum; ``endpoint_matches["a"]`` is x_min's position in ``minima`` when a push-off fell back
+    into it.
+    """
+    started = time.perf_counter()
+    x_min = np.ascontiguousarray(x_min, dtype=np.float64).ravel()
+    if x_min.size != system.n_dof:
+        raise LflError(f"single-ended search needs {system.n_dof} coordinates, got {x_min.size}")
+    modes = [int(m) for m in modes]
+    if any(not 0 <= m < system.n_dof for m in modes):
+        raise LflError(f"single-ended modes must lie in 0..{system.n_dof - 1}, got {modes}")
+    step = settings.single_ended_step if step is None else float(step)
+    if not step > 0.0:
+        raise LflError(f"single-ended step must be > 0, got {step}")
+    settings.validate()
+    timings: dict[str, float] = {"dneb": 0.0, "eigenvector_following": 0.0, "quench": 0.0, "total": 0.0}
+    energy_min = float(system.energy(x_min))
+    transition_states: list[TransitionState] = []
+    minima: list[MinimumFound] = []
+    attempts: list[str] = []
+    if not modes:
+        return ConnectionResult([], [], False, False, "no modes to search", timings, endpoint_matches={"a": None})
+    minimiser = make_quench(system, settings.quench, settings.precondition)
+    values, vectors = softest_modes(system, x_min, max(modes) + 1, dense_max=settings.dense_max)
+
+    def minimum_index(found: MinimumFound) -> int:
+        for i, known in enumerate(minima):
+            if same_point(system, known.x, known.energy, found.x, found.energy, settings):
+                return i
+        minima.append(found)
+        return len(minima) - 1
+
+    for mode in modes:
+        for sign in (1.0, -1.0):
+            where = f"mode {mode} ({values[mode]:.3g}), sign {sign:+.0f}"
+            found = refine_saddle(system, x_min + sign * step * vectors[:, mode], settings, minimiser, timings,
+                                  known=transition_states)
+            if isinstance(found, str):
+                attempts.append(f"{where}: {found}")
+                continue
+            ef, minus, plus = found
+            minus_index, plus_index = minimum_index(minus), minimum_index(plus)
+            distinct = minus.is_minimum and plus.is_minimum and minus_index != plus_index
+            transition_states.append(TransitionState(
+                x=ef.x, energy=ef.energy, eigenvalue=ef.eigenvalue, eigenvector=ef.eigenvector,
+                rms_gradient=ef.rms_gradient, n_neg=ef.n_neg, minus=minus, plus=plus,
+                minus_index=minus_index, plus_index=plus_index, connects_distinct=distinct,
+                band_image=-1, ef_iterations=ef.nit,
+            ))
+            attempts.append(f"{where}: transition state E={ef.energy:.12g}"
+                            + ("" if distinct else " (no connection)"))
+
+    home = next((i for i, m in enumerate(minima) if same_point(system, m.x, m.energy, x_min, energy_min, settings)),
+                None)
+    connected = home is not None and any(
+        ts.connects_distinct and home in (ts.minus_index, ts.plus_index) for ts in transition_states
+    )
+    success = any(ts.connects_distinct for ts in transition_states)
+    timings["total"] = time.perf_counter() - started
+    message = (f"{len(transition_states)} transition state(s) from {2 * len(modes)} search(es)"
+               f"{', one joins the minimum to another' if connected else ''}")
+    return ConnectionResult(transition_states, minima, connected, success, message, timings,
+                            attempts=attempts, endpoint_matches={"a": home})
+
+
+__all__ = ["single_ended_search", "softest_modes"]
