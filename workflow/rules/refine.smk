@@ -1,7 +1,8 @@
-# Refinement stage, in rounds after the connection rounds: plan (reads the database) -> search jobs
-# (pure, in parallel) -> ingest (the one writer; records the round and tests saturation). The ingest
-# is a checkpoint: the next round exists only when this one's receipt says "not saturated", so a
-# saturated landscape runs no further process, and raising max_rounds continues an unsaturated one.
+# Refinement stage, in rounds after the connection rounds: plan (reads the database) -> searches
+# (pure, in parallel workers) -> ingest (records the round and tests saturation), all in one job per
+# round. The round is a checkpoint: the next round exists only when this one's receipt says "not
+# saturated", so a saturated landscape runs no further process, and raising max_rounds continues an
+# unsaturated one.
 import json
 
 
@@ -55,7 +56,7 @@ def refinement_rounds_run(wildcards):
     limit = int(wildcards.max_rounds)
     round = 0
     while True:
-        receipt = checkpoints.ingest_refinement.get(landscape=wildcards.landscape, round=round).output[0]
+        receipt = checkpoints.refinement_round.get(landscape=wildcards.landscape, round=round).output[0]
         with open(receipt) as handle:
             saturated = json.load(handle)["saturated"]
         if saturated or round + 1 >= limit:
@@ -67,72 +68,30 @@ def refinement_targets():
     return [refinement_done_path(name) for name in LANDSCAPES if refine_settings(name)["max_rounds"]]
 
 
-rule plan_refinement:
+checkpoint refinement_round:
+    # One process per round (plan, `jobs` shares in forked workers, ingest): a round pays one start-up,
+    # not jobs + 2. No db_writer slot: the round holds the database only for its plan's read and its
+    # ingest's write transaction (SQLite: BEGIN IMMEDIATE with a long busy timeout).
     input:
         definition=definition_path("{landscape}"),
         draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
         before=before_refinement_round,
     output:
-        f"{R}/landscapes/{{landscape}}/refine/round{{round}}/tasks.npz",
-    params:
-        db=DB_ARGUMENT,
-        settings=refine_settings_json,
-        connect=connect_settings_json,
-    log:
-        f"{R}/logs/landscapes/{{landscape}}/refine_round{{round}}_plan.log",
-    benchmark:
-        f"{R}/benchmarks/landscapes/{{landscape}}/refine_round{{round}}_plan.tsv"
-    shell:
-        "lfl --threads 1 refine plan {params.db} --landscape {input.definition} --draw {input.draw} "
-        "--settings {params.settings:q} --connect-settings {params.connect:q} --round {wildcards.round} "
-        "--out {output} 2> {log}"
-
-
-rule refine_tasks:
-    input:
-        definition=definition_path("{landscape}"),
-        draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
-        tasks=f"{R}/landscapes/{{landscape}}/refine/round{{round}}/tasks.npz",
-    output:
-        f"{R}/landscapes/{{landscape}}/refine/round{{round}}/job{{job}}.npz",
-    params:
-        settings=refine_settings_json,
-        connect=connect_settings_json,
-        jobs=lambda wildcards: refine_settings(wildcards.landscape)["jobs"],
-    threads: 1
-    log:
-        f"{R}/logs/landscapes/{{landscape}}/refine_round{{round}}_job{{job}}.log",
-    benchmark:
-        f"{R}/benchmarks/landscapes/{{landscape}}/refine_round{{round}}_job{{job}}.tsv"
-    shell:
-        "lfl --threads {threads} refine run --landscape {input.definition} --draw {input.draw} "
-        "--tasks {input.tasks} --settings {params.settings:q} --connect-settings {params.connect:q} "
-        "--job {wildcards.job} --jobs {params.jobs} --out {output} 2> {log}"
-
-
-checkpoint ingest_refinement:
-    input:
-        definition=definition_path("{landscape}"),
-        draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
-        tasks=f"{R}/landscapes/{{landscape}}/refine/round{{round}}/tasks.npz",
-        results=lambda wildcards: [
-            f"{refine_folder(wildcards.landscape, wildcards.round)}/job{job}.npz"
-            for job in range(refine_settings(wildcards.landscape)["jobs"])
-        ],
-    output:
         refine_receipt("{landscape}", "{round}"),
     params:
         db=DB_ARGUMENT,
         settings=refine_settings_json,
-    resources:
-        db_writer=1,
+        connect=connect_settings_json,
+        folder=lambda wildcards: refine_folder(wildcards.landscape, wildcards.round),
+    threads: lambda wildcards: refine_settings(wildcards.landscape)["jobs"]
     log:
-        f"{R}/logs/landscapes/{{landscape}}/refine_round{{round}}_ingest.log",
+        f"{R}/logs/landscapes/{{landscape}}/refine_round{{round}}.log",
     benchmark:
-        f"{R}/benchmarks/landscapes/{{landscape}}/refine_round{{round}}_ingest.tsv"
+        f"{R}/benchmarks/landscapes/{{landscape}}/refine_round{{round}}.tsv"
     shell:
-        "lfl --threads 1 ingest refinement {params.db} --landscape {input.definition} --draw {input.draw} "
-        "--tasks {input.tasks} --settings {params.settings:q} --receipt {output} {input.results} 2> {log}"
+        "lfl --threads 1 refine round {params.db} --landscape {input.definition} --draw {input.draw} "
+        "--settings {params.settings:q} --connect-settings {params.connect:q} --round {wildcards.round} "
+        "--workers {threads} --folder {params.folder} --receipt {output} 2> {log}"
 
 
 rule refinement_done:

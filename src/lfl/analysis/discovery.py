@@ -52,7 +52,7 @@ def plot_discovery_curves(curves: Mapping[str, dict], *, title: str):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     if any(c["cpu_seconds"].size for c in curves.values()):
-        axes[1].legend(fontsize="small", loc="lower right")
+        axes[1].legend(fontsize="small", loc="upper left")
     else:
         for ax in axes:
             ax.text(0.5, 0.5, "no exploration recorded", ha="center", va="center", transform=ax.transAxes)

@@ -47,7 +47,7 @@ def register(groups) -> None:
     refinement.set_defaults(func=run_ingest_refinement)
 
 
-def _write_receipt(path, receipt: dict) -> None:
+def write_receipt(path, receipt: dict) -> None:
     from lfl.atomic import atomic_path
 
     with atomic_path(path, suffix=".json") as tmp:
@@ -94,7 +94,7 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
         "n_new_minima": result.n_new_minima,
         "counts_after": counts,
     }
-    _write_receipt(args.receipt, receipt)
+    write_receipt(args.receipt, receipt)
     log.info("%s: %d minima in %d file(s), %d new; the landscape now holds %s (%s)", landscape.name, len(batch),
              len(chunks), result.n_new_minima, counts, mask_url(url))
     return 0
@@ -106,24 +106,31 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
     records = [load_records(path) for path in args.results]
     round_ = records[0].metadata.get("round") if records else None
     receipt, _ = _ingest_attempts(args, records, stage="connect", round_=round_, extra_cpu=0.0)
-    _write_receipt(args.receipt, receipt)
+    write_receipt(args.receipt, receipt)
     return 0
 
 
 def run_ingest_refinement(args: argparse.Namespace) -> int:
-    from lfl.commands.refine import criterion, parse_refine_settings
+    from lfl.commands.refine import parse_refine_settings
     from lfl.explore.connection_files import load_records
     from lfl.explore.refinement_files import load_tasks
 
     settings = parse_refine_settings(args.settings)
     tasks = load_tasks(args.tasks)
     records = [load_records(path) for path in args.results]
-    round_ = tasks.metadata.get("round")
-    receipt, _ = _ingest_attempts(args, records, stage="refine", round_=round_,
-                                          extra_cpu=float(tasks.metadata.get("cpu_seconds", 0.0)),
-                                          saturation=criterion(settings), nothing_planned=len(tasks) == 0)
-    _write_receipt(args.receipt, receipt)
+    write_receipt(args.receipt, ingest_refinement_records(args, tasks, records, settings))
     return 0
+
+
+def ingest_refinement_records(args, tasks, records: list, settings: dict) -> dict:
+    """A refinement round's results into the database, the round recorded and saturation decided;
+    the receipt. ``args`` names the database, landscape, draw and the results files (``results``)."""
+    from lfl.commands.refine import criterion
+
+    receipt, _ = _ingest_attempts(args, records, stage="refine", round_=tasks.metadata.get("round"),
+                                  extra_cpu=float(tasks.metadata.get("cpu_seconds", 0.0)),
+                                  saturation=criterion(settings), nothing_planned=len(tasks) == 0)
+    return receipt
 
 
 def _attempt_label(record, k: int) -> tuple[str, str]:

@@ -90,14 +90,9 @@ def single_ended_search(
                 attempts.append(f"{where}: {found}")
                 continue
             ef, minus, plus = found
-            minus_index, plus_index = minimum_index(minus), minimum_index(plus)
-            distinct = minus.is_minimum and plus.is_minimum and minus_index != plus_index
-            transition_states.append(TransitionState(
-                x=ef.x, energy=ef.energy, eigenvalue=ef.eigenvalue, eigenvector=ef.eigenvector,
-                rms_gradient=ef.rms_gradient, n_neg=ef.n_neg, minus=minus, plus=plus,
-                minus_index=minus_index, plus_index=plus_index, connects_distinct=distinct,
-                band_image=-1, ef_iterations=ef.nit,
-            ))
+            state = TransitionState.found(ef, minus, plus, minimum_index(minus), minimum_index(plus), -1)
+            distinct = state.connects_distinct
+            transition_states.append(state)
             attempts.append(f"{where}: transition state E={ef.energy:.12g}"
                             + ("" if distinct else " (no connection)"))
 

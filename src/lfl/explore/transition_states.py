@@ -137,8 +137,18 @@ class TransitionState:
     minus_index: int  # positions of the two sides in ConnectionResult.minima
     plus_index: int
     connects_distinct: bool  # both sides are minima and they differ
-    band_image: int  # the DNEB image it was refined from
+    band_image: int  # the DNEB image it was refined from (-1: a single-ended search)
     ef_iterations: int
+
+    @classmethod
+    def found(cls, ef, minus: "MinimumFound", plus: "MinimumFound", minus_index: int, plus_index: int,
+              band_image: int) -> "TransitionState":
+        """From a converged search (an EFResult) and its two quenched sides (positions in the attempt's minima)."""
+        return cls(x=ef.x, energy=ef.energy, eigenvalue=ef.eigenvalue, eigenvector=ef.eigenvector,
+                   rms_gradient=ef.rms_gradient, n_neg=ef.n_neg, minus=minus, plus=plus, minus_index=minus_index,
+                   plus_index=plus_index,
+                   connects_distinct=minus.is_minimum and plus.is_minimum and minus_index != plus_index,
+                   band_image=band_image, ef_iterations=ef.nit)
 
 
 @dataclass
@@ -340,27 +350,11 @@ def connect_pair(
             attempts.append(f"{where}: {found}")
             return
         ef, minus, plus = found
-        minus_index, plus_index = minimum_index(minus), minimum_index(plus)
-        distinct = minus.is_minimum and plus.is_minimum and minus_index != plus_index
+        state = TransitionState.found(ef, minus, plus, minimum_index(minus), minimum_index(plus), image)
+        distinct = state.connects_distinct
         if distinct:
-            links.union(node_of_minimum[minus_index], node_of_minimum[plus_index])
-        transition_states.append(
-            TransitionState(
-                x=ef.x,
-                energy=ef.energy,
-                eigenvalue=ef.eigenvalue,
-                eigenvector=ef.eigenvector,
-                rms_gradient=ef.rms_gradient,
-                n_neg=ef.n_neg,
-                minus=minus,
-                plus=plus,
-                minus_index=minus_index,
-                plus_index=plus_index,
-                connects_distinct=distinct,
-                band_image=image,
-                ef_iterations=ef.nit,
-            )
-        )
+            links.union(node_of_minimum[state.minus_index], node_of_minimum[state.plus_index])
+        transition_states.append(state)
         if distinct:
             what = "connects two distinct minima"
         elif minus.is_minimum and plus.is_minimum:
