@@ -106,6 +106,8 @@ def test_version_1_database_upgrades_to_attempt_keys(populated):
     with engine.begin() as conn:  # make it what version 1 created
         conn.execute(text("DROP INDEX uq_connect_attempts_key"))
         conn.execute(text("ALTER TABLE connect_attempts DROP COLUMN attempt_key"))
+        conn.execute(text("DROP TABLE minimum_sightings"))  # added by version 4
+        conn.execute(text("DROP TABLE transition_state_sightings"))
         conn.execute(text("DROP TABLE exploration_rounds"))  # added by version 3
     engine.dispose()
     _set_version(populated, 1)
@@ -174,3 +176,30 @@ def test_sqlite_settings(sqlite_url):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 60000
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_version_3_database_upgrades_to_sightings(populated):
+    """The real 3 -> 4 step: the rounds recorded before keep their rows (new columns NULL), and
+    sightings and estimates are recorded from then on."""
+    from lfl.db.models import ROUND_V4_COLUMNS
+
+    with LandscapeStore(populated) as store:
+        store.record_round(1, stage="basin-hopping", step="run0_chunk0", n_tasks=5, cpu_seconds=1.0)
+    engine = make_engine(populated)
+    with engine.begin() as conn:  # make it what version 3 created
+        conn.execute(text("DROP TABLE minimum_sightings"))
+        conn.execute(text("DROP TABLE transition_state_sightings"))
+        for name in ROUND_V4_COLUMNS:
+            conn.execute(text(f"ALTER TABLE exploration_rounds DROP COLUMN {name}"))
+    engine.dispose()
+    _set_version(populated, 3)
+    engine = make_engine(populated)
+    assert upgrade_schema(engine) == (3, SCHEMA_VERSION)
+    engine.dispose()
+    with LandscapeStore(populated) as store:
+        old = store.exploration_rounds(1)[0]
+        assert old["step"] == "run0_chunk0" and old["effort"] is None and old["minima_coverage"] is None
+        ids = store.point_table(1)["id"].tolist()
+        row = store.record_round(1, stage="refine", step="round 0", round=0,
+                                 minimum_sightings=[(ids[0], "random-start"), (ids[1], "random-start")])
+        assert row["n_minimum_draws"] == 2 and row["minima_coverage"] == 0.0

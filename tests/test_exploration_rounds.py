@@ -51,22 +51,77 @@ def test_round_records_count_the_network_by_hand(db_url, make_spec):
     assert total == (4, 4.5)
 
 
-def rounds(*new):
-    return [{"n_new_minima": m, "n_new_transition_states": t} for m, t in new]
+def test_sightings_and_estimates_by_hand(db_url, make_spec):
+    """Which search found which point how often, per step, and the estimates over the independent
+    sightings: minima 0, 1, 2 drawn 3, 1 and 2 times by random-start quenches give n = 6, f1 = 1,
+    f2 = 1: coverage 1 - 1/6 and Chao1 3 + (5/6) * 1 / 2; basin-hopping sightings do not count."""
+    rng = np.random.default_rng(5)
+    with LandscapeStore(db_url, create=True) as store:
+        land = store.get_or_create_landscape(make_spec())
+        ids = store.ingest(land.id, minima=side([0.0, 0.1, 0.2], rng)).minimum_ids.tolist()
+        hop = store.record_round(land.id, stage="basin-hopping", step="run0_chunk0", effort="abc",
+                                 minimum_sightings=[(ids[0], "basin-hopping")] * 5 + [(ids[1], "basin-hopping")])
+        assert hop["n_minimum_draws"] == 0 and hop["minima_coverage"] is None and hop["effort"] == "abc"
+        draws = [(ids[0], "random-start")] * 3 + [(ids[1], "random-start")] + [(ids[2], "random-start")] * 2
+        row = store.record_round(land.id, stage="refine", step="round 0", round=0, minimum_sightings=draws)
+        assert row["n_minimum_draws"] == 6
+        assert row["minima_coverage"] == pytest.approx(1 - 1 / 6)
+        assert row["minima_estimate"] == pytest.approx(3 + 5 / 12)
+        assert row["minima_estimate_low"] >= 3 and row["minima_estimate_high"] > row["minima_estimate"]
+        assert row["n_transition_state_draws"] == 0 and row["transition_states_coverage"] is None
+        # the same step again records no sighting twice
+        store.record_round(land.id, stage="refine", step="round 0", round=0, minimum_sightings=draws)
+        assert sorted(store.sighting_abundances(land.id, "minimum")) == [1, 2, 3]
+        assert sorted(store.sighting_abundances(land.id, "minimum", independent_only=False)) == [2, 2, 8]
+        with pytest.raises(DataError, match="search must be one of"):
+            store.record_round(land.id, stage="refine", step="round 1", round=1, minimum_sightings=[(ids[0], "guess")])
+        assert [r["step"] for r in store.exploration_rounds(land.id)] == ["run0_chunk0", "round 0"]  # nothing written
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        by_search = conn.execute(text(
+            "SELECT s.search, SUM(s.n), MIN(CASE WHEN s.independent THEN 1 ELSE 0 END) FROM minimum_sightings s "
+            "GROUP BY s.search ORDER BY s.search")).all()
+    engine.dispose()
+    assert [tuple(r) for r in by_search] == [("basin-hopping", 6, 0), ("random-start", 6, 1)]
+
+
+def rounds(*new, tasks=5, coverage=(0.99, 0.99), cpu=1.0):
+    return [{"n_new_minima": m, "n_new_transition_states": t, "n_tasks": tasks, "cpu_seconds": cpu,
+             "minima_coverage": coverage[0], "transition_states_coverage": coverage[1]} for m, t in new]
 
 
 def test_saturation_criterion_on_hand_made_rounds():
-    criterion = SaturationCriterion(rounds=2, max_new_transition_states=2)
+    criterion = SaturationCriterion(coverage=0.95, rounds=2, max_new_points=2)
     assert not criterion.holds(rounds((0, 1)))  # one round is not two
-    assert criterion.holds(rounds((3, 9), (0, 1), (0, 0)))
-    assert not criterion.holds(rounds((0, 0), (1, 0)))  # a new minimum
-    assert not criterion.holds(rounds((0, 0), (0, 2)))  # 2 is not fewer than 2
+    assert criterion.holds(rounds((3, 9), (0, 1), (1, 0)))
+    assert not criterion.holds(rounds((0, 0), (1, 1)))  # 2 new points are not fewer than 2
+    assert not criterion.holds(rounds((0, 0), (0, 0), coverage=(0.99, 0.94)))  # transition states not covered
+    assert not criterion.holds(rounds((0, 0), (0, 0), coverage=(None, 0.99)))  # no draws of minima: unknown
+    assert not criterion.holds(rounds((0, 0), (0, 0), tasks=0))  # quiet because nothing was tried
+
+
+def test_stop_reasons_on_hand_made_rounds():
+    from lfl.explore.saturation import stop_reason
+
+    rule = SaturationCriterion(coverage=0.95, rounds=1, max_new_points=1)
+    assert stop_reason([], rule, max_rounds=5, cpu_budget=None) is None
+    assert stop_reason(rounds((0, 0)), rule, max_rounds=5, cpu_budget=None) == "saturated"
+    busy = rounds((1, 3), (0, 2), cpu=10.0)
+    assert stop_reason(busy, rule, max_rounds=5, cpu_budget=None) is None
+    assert stop_reason(busy, rule, max_rounds=2, cpu_budget=None) == "max_rounds"
+    assert stop_reason(busy, rule, max_rounds=5, cpu_budget=20.0) == "budget"  # 2 x 10 CPU s spent
+    assert stop_reason(busy, rule, max_rounds=5, cpu_budget=20.5) is None
+    # nothing planned is never saturation, however quiet and covered
+    assert stop_reason(rounds((0, 0), tasks=0), rule, max_rounds=5, cpu_budget=None) == "exhausted"
+    # saturation wins over a limit reached in the same round
+    assert stop_reason(rounds((0, 0), cpu=99.0), rule, max_rounds=1, cpu_budget=1.0) == "saturated"
 
 
 @pytest.mark.parametrize("criterion, max_rounds, message", [
     (SaturationCriterion(rounds=0), 5, "rounds': must be a whole number >= 1"),
-    (SaturationCriterion(max_new_transition_states=0), 5, "fewer than 0 new transition states can never hold"),
+    (SaturationCriterion(max_new_points=0), 5, "fewer than 0 new points can never hold"),
     (SaturationCriterion(rounds=3), 2, "3 quiet rounds can never hold within refine.max_rounds = 2"),
+    (SaturationCriterion(coverage=1.2), 5, "coverage': must lie in"),
 ])
 def test_a_criterion_that_can_never_hold_is_refused(criterion, max_rounds, message):
     with pytest.raises(LflError, match=message):

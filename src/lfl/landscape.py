@@ -44,6 +44,9 @@ class Landscape:
 
     def system(self):
         """The training loss: the network on the training items with their labels as given (noisy)."""
+        from lfl import compile_time
+
+        compile_time.start()  # its kernels compile or load from here on: counted apart (exploration_rounds)
         from lfl.systems.mlp import MLPSystem
 
         return MLPSystem(self.network_spec(), self.draw.train_inputs, self.draw.train_labels)

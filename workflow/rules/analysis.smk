@@ -83,6 +83,7 @@ rule summary_table:
     params:
         db=DB_ARGUMENT,
         reference_class=lambda wildcards: config["studies"][wildcards.study]["analysis"]["reference_class"],
+        energy_only_tol=lambda wildcards: config["studies"][wildcards.study]["identity"]["energy_only_tol"],
         landscapes=lambda wildcards: shlex.join(study_landscapes(wildcards.study)),
     log:
         f"{R}/logs/studies/{{study}}/summary.log",
@@ -90,7 +91,8 @@ rule summary_table:
         f"{R}/benchmarks/studies/{{study}}/summary.tsv"
     shell:
         "lfl --threads 1 analyse summary {params.db} --study {wildcards.study} "
-        "--reference-class {params.reference_class} --out-csv {output.csv} --out-md {output.md} "
+        "--reference-class {params.reference_class} --energy-only-tol {params.energy_only_tol} "
+        "--out-csv {output.csv} --out-md {output.md} "
         "{params.landscapes} 2> {log}"
 
 

@@ -138,6 +138,13 @@ def _mean_std(values: pd.Series) -> tuple[float, float, int]:
     return mean, std, int(finite.size)
 
 
+ESTIMATE_COLUMNS = (
+    "n_minimum_draws", "minima_coverage", "minima_estimate", "minima_estimate_low", "minima_estimate_high",
+    "n_transition_state_draws", "transition_states_coverage", "transition_states_estimate",
+    "transition_states_estimate_low", "transition_states_estimate_high",
+)
+
+
 def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL) -> dict:
     """One landscape's summary (the CSV columns), from what :func:`read_landscape` read."""
     spec = tables.record.spec if tables.record is not None else None
@@ -159,12 +166,20 @@ def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: fl
         n_degenerate=degenerate_rearrangements(ktn.ts_min1, ktn.ts_min2) if n_ts else 0,
     )
     refine_rounds = [r for r in tables.rounds if r["stage"] == "refine"]
+    last = tables.rounds[-1] if tables.rounds else {}
     row.update(
         n_refine_rounds=len(refine_rounds),
         # None: no refinement round has run; otherwise whether the last one declared saturation
         saturated=bool(refine_rounds[-1]["saturated"]) if refine_rounds else None,
+        # why the refinement stopped: saturated, budget, max_rounds, exhausted (None: it had not stopped)
+        stopped=refine_rounds[-1].get("stopped") if refine_rounds else None,
         cpu_seconds=float(sum(r["cpu_seconds"] for r in tables.rounds)),
+        compile_seconds=float(sum(r.get("compile_seconds") or 0.0 for r in tables.rounds)),
     )
+    # completeness over every independent sighting so far (the last step's estimates; NaN: no draws)
+    for column in ESTIMATE_COLUMNS:
+        value = last.get(column)
+        row[column] = float("nan") if value is None else value
     if n_minima:  # lowest energy, lowest id on ties (as the store and the KTN choose it)
         gmin = frame.sort_values(["energy", "minimum_id"], kind="stable").iloc[0]
         gmin_id, gmin_energy = int(gmin["minimum_id"]), float(gmin["energy"])
@@ -185,9 +200,10 @@ def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: fl
     return row
 
 
-def study_summary(store, names: Sequence[str], *, study: str = "") -> pd.DataFrame:
+def study_summary(store, names: Sequence[str], *, study: str = "",
+                  energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL) -> pd.DataFrame:
     """The summary rows of a study's landscapes, in the order given."""
-    rows = [summary_row(read_landscape(store, name), study=study) for name in names]
+    rows = [summary_row(read_landscape(store, name), study=study, energy_only_tol=energy_only_tol) for name in names]
     columns = list(summary_row(LandscapeTables("", None, None, _no_minima())))
     return pd.DataFrame(rows, columns=columns)
 
@@ -229,10 +245,22 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or _isnan(value) else f"{value:.{digits}f}"
 
 
-def _saturated(value) -> str:
+def _saturated(value, stopped=None) -> str:
     if value is None or _isnan(value):
         return "–"  # no refinement rounds
-    return "yes" if bool(value) else "no (limit)"
+    if bool(value):
+        return "yes"
+    return f"no ({stopped})" if isinstance(stopped, str) else "no (running)"
+
+
+def _coverage(value) -> str:
+    return "–" if value is None or _isnan(value) else f"{value:.2f}"
+
+
+def _estimate(value, low, high) -> str:
+    if value is None or _isnan(value):
+        return "–"
+    return f"{value:.0f} [{_number(low, 0)}, {_number(high, 0)}]"
 
 
 def _mean_sd(mean: float, std: float, digits: int = 3) -> str:
@@ -247,7 +275,7 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
     constant = [key for key in PARAMETER_HEADINGS if key not in varying and key in frame and len(frame)]
     headings = [PARAMETER_HEADINGS[key] for key in varying] + [
         "Error %", "Minima", "TS", "Connected", "Minima (E-only)", "TS (E-only)", "Degenerate TS", "Saturated",
-        "CPU s",
+        "Coverage min", "Est. minima [95 %]", "Coverage TS", "Est. TS [95 %]", "CPU s",
         "GM train AUC", "GM train loss", "GM train CE", "GM test AUC", "GM test loss", "GM test CE",
         "Train AUC", "Incorrect AUC", "Correct AUC", "Test AUC",
     ]
@@ -261,6 +289,9 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         lines.append(f"AUC: {what}. GM: the global minimum. Loss: E with the L2 term; CE: the mean cross-entropy. "
                      "Train/Incorrect/Correct/Test AUC: mean ± standard deviation over the minima (training set "
                      "with its noisy labels, its mislabelled part, its correct part, the testing set).")
+    lines.append("Coverage: Good-Turing sample coverage of the independent searches (the chance that the next one "
+                 "finds a known point); Est.: Chao1 estimate of the total with its 95 % interval (SCIENCE.md §6). "
+                 "Saturated: yes, or why the refinement stopped without (budget, max_rounds, exhausted).")
     missing = [str(name) for name, stored in zip(frame["landscape"], frame["dataset"]) if pd.isna(stored)]
     if missing:
         lines.append("Not in the database (rows of dashes): " + ", ".join(missing) + ".")
@@ -273,7 +304,13 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         cells = [_text(row[key]) for key in varying] + [
             _text(row["error_pct"]), str(row["n_minima"]), str(row["n_transition_states"]), connected,
             str(row["n_minima_energy_only"]), str(row["n_transition_states_energy_only"]), str(row["n_degenerate"]),
-            _saturated(row["saturated"]), _number(row["cpu_seconds"], 0),
+            _saturated(row["saturated"], row["stopped"]),
+            _coverage(row["minima_coverage"]),
+            _estimate(row["minima_estimate"], row["minima_estimate_low"], row["minima_estimate_high"]),
+            _coverage(row["transition_states_coverage"]),
+            _estimate(row["transition_states_estimate"], row["transition_states_estimate_low"],
+                      row["transition_states_estimate_high"]),
+            _number(row["cpu_seconds"], 0),
             _number(row["global_min_train_auc"], 4), _number(row["global_min_train_loss"], 5),
             _number(row["global_min_train_cross_entropy"], 5), _number(row["global_min_test_auc"], 4),
             _number(row["global_min_test_loss"], 5), _number(row["global_min_test_cross_entropy"], 5),

@@ -51,6 +51,8 @@ def register(groups) -> None:
     add_database_options(summary)
     summary.add_argument("--study", default="", help="study name (table title and first column)")
     summary.add_argument("--reference-class", type=_reference_class, default=None, help="named in the caption")
+    summary.add_argument("--energy-only-tol", type=_positive_float, default=1e-6,
+                         help="energies closer than this count as one point in the energy-only columns")
     summary.add_argument("--out-csv", required=True)
     summary.add_argument("--out-md", required=True)
     summary.add_argument("landscapes", nargs="+", help="landscape names or definition files, in table order")
@@ -91,12 +93,23 @@ def run_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def run_summary(args: argparse.Namespace) -> int:
     from lfl.analysis.summary import study_summary, write_tables
     from lfl.db.store import LandscapeStore
 
     with LandscapeStore(resolve_url(args)) as store:
-        frame = study_summary(store, _landscape_names(args.landscapes), study=args.study)
+        frame = study_summary(store, _landscape_names(args.landscapes), study=args.study,
+                              energy_only_tol=args.energy_only_tol)
     write_tables(frame, csv_path=args.out_csv, md_path=args.out_md, study=args.study,
                  reference_class=args.reference_class)
     return 0

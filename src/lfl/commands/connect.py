@@ -148,7 +148,7 @@ def run_connect(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
     pairs = load_pairs(args.pairs)
     metadata = {"landscape": pairs.metadata.get("landscape"), "round": pairs.metadata.get("round"),
-                "job": args.job, "jobs": args.jobs, "lfl_version": __version__}
+                "job": args.job, "jobs": args.jobs, "lfl_version": __version__, "settings": settings}
     if args.job >= len(pairs):
         # Nothing for this job (a connected landscape plans no pairs): skip loading the landscape
         # and its compiled kernels, most of a job's start-up.
@@ -176,7 +176,10 @@ def run_connect(args: argparse.Namespace) -> int:
         log.info("pair %d-%d: %s, %d transition state(s), %.2f s (%s)", pairs.min1_ids[k], pairs.min2_ids[k],
                  OUTCOMES[2 if result.connected else 1 if result.success else 0], len(result.transition_states),
                  seconds, result.message)
+    from lfl import compile_time
+
     records = records_from_results(results, system.n_dof, metadata)
     records.metadata["cpu_seconds"] = process_cpu_seconds()
+    records.metadata["compile_seconds"] = compile_time.compile_seconds()
     save_records(args.out, records)
     return 0

@@ -115,6 +115,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
     progress.close()
     identity = definition["identity"]
     mode = definition["symmetry"]
+    from lfl.compile_time import compile_seconds
     from lfl.explore.saturation import process_cpu_seconds
 
     distinct = distinct_minima(
@@ -140,6 +141,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         "quenches_per_second": report.quenches_per_second,
         "lfl_version": __version__,
         "cpu_seconds": process_cpu_seconds(),
+        "compile_seconds": compile_seconds(),
     }
     save_chunk(args.out, distinct, report, metadata, system.n_dof)
     lowest = min((m.energy for m in distinct), default=float("nan"))

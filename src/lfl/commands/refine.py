@@ -1,9 +1,20 @@
-"""`lfl refine ...`: grow a connected landscape towards completeness, in rounds.
+"""`lfl refine ...`: grow a connected landscape towards completeness, in rounds, until it saturates.
 
-``plan`` reads the database and writes the round's tasks (connection gaps, shortcut and untrap pairs,
-single-ended searches); ``run`` is pure (tasks file in, results file out, the connect jobs' format);
-``lfl ingest refinement`` adds the results, records the round and decides saturation. ``round`` does
-all three in one process (the workflow's rule): one start-up per round instead of jobs + 2.
+``stage`` is the workflow's one job per landscape: round after round it plans from the database
+(connection gaps, shortcut and untrap pairs, softest-mode searches, random starts, random
+directions, random symmetric copies), runs the round's searches in a pool of forked workers (as many
+as the job's threads; each search is pure and seeded, so what a round finds does not depend on the
+number of workers), and writes everything the round found, its attempts, its row in
+``exploration_rounds`` and its sightings in one transaction. After each round it decides whether to
+go on (:func:`lfl.explore.saturation.stop_reason`): saturated, or a limit (CPU budget, max_rounds,
+nothing left to try).
+
+Rounds are recorded per *effort* (a hash of the settings that shape the searches): a rerun with the
+same settings continues after the last round recorded (a stage that stopped stays stopped unless a
+limit was raised), a rerun with other settings records rounds of its own. A stage killed anywhere
+loses at most the round in progress, which is planned and run again.
+
+``plan`` writes the next round's tasks to a file without running them (to look at).
 """
 
 from __future__ import annotations
@@ -19,60 +30,48 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REFINE = {
     "max_rounds": 0,
+    "cpu_budget": None,
     "jobs": 2,
-    "strategies": ["single_ended", "shortcut", "untrap"],
+    "seed": 0,
+    "strategies": ["single_ended", "shortcut", "untrap", "random_start", "random_direction", "random_copy"],
     "connect_pairs": 8,
     "modes": 2,
     "searches_per_round": 8,
     "single_ended_step": 0.05,
+    "random_starts": 32,
+    "random_start_scale": 1.0,
+    "random_directions": 4,
+    "random_direction_step": 0.5,
+    "random_copies": 4,
     "shortcut": {"pairs": 4, "k_nearest": 3, "min_steps": 3, "barrier_fraction": 0.25},
     "untrap": {"pairs": 4, "ratio": 2.0},
-    "saturation": {"rounds": 2, "max_new_transition_states": 1},
+    "saturation": {"coverage": 0.95, "rounds": 2, "max_new_points": 1},
 }
+# settings that bound the effort without changing what a round searches: left out of the effort key
+LIMITS = ("max_rounds", "cpu_budget", "jobs")
 
 
 def register(groups) -> None:
     parser = groups.add_parser("refine", help="refinement rounds: grow a connected landscape until it saturates")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    plan = sub.add_parser("plan", help="choose the next round's searches (reads the database)")
-    add_database_options(plan)
-    plan.add_argument("--landscape", required=True, help="landscape definition (JSON)")
-    plan.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
-    plan.add_argument("--settings", default="{}", help="refinement settings as JSON (the config's refine section)")
-    plan.add_argument("--connect-settings", default="{}", help="the config's connect section as JSON")
-    plan.add_argument("--round", type=int, default=0)
+    def common(command):
+        add_database_options(command)
+        command.add_argument("--landscape", required=True, help="landscape definition (JSON)")
+        command.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
+        command.add_argument("--settings", default="{}", help="refinement settings as JSON (the config's refine section)")
+        command.add_argument("--connect-settings", default="{}", help="the config's connect section as JSON")
+
+    plan = sub.add_parser("plan", help="write the next round's tasks to a file (reads the database)")
+    common(plan)
     plan.add_argument("--out", required=True, help="tasks file (.npz)")
     plan.set_defaults(func=run_plan)
 
-    run = sub.add_parser("run", help="run a share of the planned searches")
-    run.add_argument("--landscape", required=True)
-    run.add_argument("--draw", required=True)
-    run.add_argument("--tasks", required=True, help="tasks file from `lfl refine plan`")
-    run.add_argument("--settings", default="{}")
-    run.add_argument("--connect-settings", default="{}")
-    run.add_argument("--job", type=int, default=0)
-    run.add_argument("--jobs", type=int, default=1)
-    run.add_argument("--out", required=True, help="results file (.npz)")
-    run.set_defaults(func=run_tasks)
-
-    round_ = sub.add_parser("round", help="plan, run and ingest one round in one process (the workflow's rule)")
-    add_database_options(round_)
-    round_.add_argument("--landscape", required=True, help="landscape definition (JSON)")
-    round_.add_argument("--draw", required=True, help="the landscape's draw (.npz)")
-    round_.add_argument("--settings", default="{}", help="refinement settings as JSON (the config's refine section)")
-    round_.add_argument("--connect-settings", default="{}", help="the config's connect section as JSON")
-    round_.add_argument("--round", type=int, default=0)
-    round_.add_argument("--workers", type=int, default=1, help="processes searching at once (the job's cores)")
-    round_.add_argument("--folder", required=True, help="where the round's tasks and results files go")
-    round_.add_argument("--receipt", required=True, help="JSON receipt written after the commit")
-    round_.set_defaults(func=run_round)
-
-    done = sub.add_parser("done", help="summarise the rounds run (the workflow's end-of-stage file)")
-    done.add_argument("--max-rounds", type=int, required=True)
-    done.add_argument("--out", required=True, help="summary (.json)")
-    done.add_argument("receipts", nargs="+", help="the rounds' ingest receipts, in order")
-    done.set_defaults(func=run_done)
+    stage = sub.add_parser("stage", help="rounds until saturation or a limit (the workflow's job)")
+    common(stage)
+    stage.add_argument("--workers", type=int, default=1, help="processes searching at once (the job's cores)")
+    stage.add_argument("--receipt", required=True, help="JSON summary written when the stage stops")
+    stage.set_defaults(func=run_stage)
 
 
 def parse_refine_settings(text: str) -> dict:
@@ -88,6 +87,8 @@ def parse_refine_settings(text: str) -> dict:
     for key, default in DEFAULT_REFINE.items():
         value = given.get(key, default)
         if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise LflError(f"config key 'refine.{key}': must be a mapping, got {value!r}")
             unknown = sorted(set(value) - set(default))
             if unknown:
                 raise LflError(f"config key 'refine.{key}': unknown key(s) {', '.join(unknown)}")
@@ -100,9 +101,19 @@ def parse_refine_settings(text: str) -> dict:
     if bad:
         raise LflError(f"config key 'refine.strategies': unknown strategy {bad[0]!r} "
                        f"(known: {', '.join(REFINEMENT_STRATEGIES)})")
-    for key in ("max_rounds", "modes", "searches_per_round", "connect_pairs"):
-        if not isinstance(settings[key], int) or settings[key] < 0:
+    for key in ("max_rounds", "modes", "searches_per_round", "connect_pairs", "random_starts", "random_directions",
+                "random_copies", "seed"):
+        if not isinstance(settings[key], int) or isinstance(settings[key], bool) or settings[key] < 0:
             raise LflError(f"config key 'refine.{key}': must be a whole number >= 0, got {settings[key]!r}")
+    if not isinstance(settings["jobs"], int) or settings["jobs"] < 1:
+        raise LflError(f"config key 'refine.jobs': must be a whole number >= 1, got {settings['jobs']!r}")
+    budget = settings["cpu_budget"]
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
+        raise LflError(f"config key 'refine.cpu_budget': must be a number of CPU seconds > 0 (or null: no "
+                       f"budget), got {budget!r}")
+    for key in ("single_ended_step", "random_direction_step", "random_start_scale"):
+        if isinstance(settings[key], bool) or not isinstance(settings[key], (int, float)) or not settings[key] > 0:
+            raise LflError(f"config key 'refine.{key}': must be > 0, got {settings[key]!r}")
     if settings["max_rounds"]:
         criterion(settings).validate(settings["max_rounds"])
     return settings
@@ -112,24 +123,29 @@ def criterion(settings: dict):
     from lfl.explore.saturation import SaturationCriterion
 
     s = settings["saturation"]
-    return SaturationCriterion(rounds=s["rounds"], max_new_transition_states=s["max_new_transition_states"])
+    return SaturationCriterion(coverage=s["coverage"], rounds=s["rounds"], max_new_points=s["max_new_points"])
 
 
-def plan_round(landscape, url: str, settings: dict, connect: dict, round_: int):
-    """The round's tasks from the database (read only; the store is closed on return)."""
+def refine_effort(settings: dict, connect: dict) -> str:
+    from lfl.commands.exploration_step import effort_key
+
+    return effort_key({k: v for k, v in settings.items() if k not in LIMITS},
+                      {k: v for k, v in connect.items() if k not in ("rounds", "jobs")})
+
+
+def plan_round(landscape, system, store, record, settings: dict, connect: dict, round_: int, effort: str):
+    """The round's tasks from the database, random coordinates drawn from the round's own stream
+    (seed, effort, round): the same settings give the same tasks, other settings other draws."""
     import numpy as np
 
     from lfl import __version__
-    from lfl.db.store import LandscapeStore
     from lfl.explore.refinement_files import RefinementTasks
     from lfl.explore.refinement_strategy import plan_refinement
 
-    system = landscape.system()
-    with LandscapeStore(url) as store:
-        record = store.landscape(landscape.name)
-        ktn = store.load_ktn(record.id)
-        coords = store.coordinates(ktn.minimum_ids)
-        attempts = store.connect_attempts(record.id)
+    ktn = store.load_ktn(record.id)
+    coords = store.coordinates(ktn.minimum_ids).reshape(-1, system.n_dof)
+    attempts = store.connect_attempts(record.id)
+    rng = np.random.default_rng([int(settings["seed"]), int(effort, 16), int(round_)])
     shortcut, untrap = settings["shortcut"], settings["untrap"]
     tasks = plan_refinement(
         minimum_ids=ktn.minimum_ids, energies=ktn.minimum_energies, ts_min1=ktn.ts_min1, ts_min2=ktn.ts_min2,
@@ -141,12 +157,26 @@ def plan_round(landscape, url: str, settings: dict, connect: dict, round_: int):
         searches_per_round=settings["searches_per_round"], shortcut_pairs=shortcut["pairs"],
         k_nearest=shortcut["k_nearest"], min_steps=shortcut["min_steps"],
         barrier_fraction=shortcut["barrier_fraction"], untrap_pairs=untrap["pairs"], untrap_ratio=untrap["ratio"],
+        random_starts=settings["random_starts"], random_directions=settings["random_directions"],
+        random_copies=settings["random_copies"], rng=rng,
     )
-    rows = ktn.index_of(np.array([t.min1_id for t in tasks], dtype=np.int64))
-    rows2 = ktn.index_of(np.array([t.min2_id for t in tasks], dtype=np.int64))
+    position = {int(i): k for k, i in enumerate(ktn.minimum_ids.tolist())}
+    coords1 = np.empty((len(tasks), system.n_dof))
+    coords2 = np.empty((len(tasks), system.n_dof))
+    for k, task in enumerate(tasks):
+        if task.kind == "random_start":
+            coords1[k] = coords2[k] = system.random_weights(rng, settings["random_start_scale"])
+            continue
+        coords1[k] = coords[position[task.min1_id]]
+        if task.kind == "random_direction":
+            coords2[k] = rng.standard_normal(system.n_dof)  # the direction (normalised by the search)
+        elif task.kind == "random_copy":
+            coords2[k] = system.random_copy(coords[position[task.min2_id]], rng)
+        else:
+            coords2[k] = coords[position[task.min2_id]]
     planned = RefinementTasks.from_tasks(
-        tasks, coords[rows].reshape(-1, system.n_dof), coords[rows2].reshape(-1, system.n_dof),
-        {"landscape": landscape.name, "round": round_, "n_minima": ktn.n_minima,
+        tasks, coords1, coords2,
+        {"landscape": landscape.name, "round": round_, "effort": effort, "n_minima": ktn.n_minima,
          "n_transition_states": ktn.n_transition_states, "lfl_version": __version__},
     )
     log.info("%s refinement round %d: %d minima, %d transition states; %d task(s) planned",
@@ -154,173 +184,228 @@ def plan_round(landscape, url: str, settings: dict, connect: dict, round_: int):
     return planned
 
 
-def run_share(landscape_path: str, draw_path: str, tasks, settings: dict, connect: dict, job: int, jobs: int):
-    """Searches ``job``, ``job + jobs``, ... of a round's tasks (pure): the connect jobs' records format."""
-    from lfl import __version__
-    from lfl.commands.connect import connect_settings
+# The forked workers' context, set by the stage before its pool starts (inherited, never pickled).
+_CONTEXT: dict = {}
+
+
+def _run_task(k: int, kind: str, mode: int, coords1, coords2) -> tuple:
+    """One search in a worker: (k, result, seconds, CPU seconds, compile seconds). Pure and seeded by
+    its task: the same task gives the same result in any worker."""
+    from lfl import compile_time
     from lfl.errors import LflError
-    from lfl.explore.connection_files import OUTCOMES, records_from_results
     from lfl.explore.transition_states import ConnectionResult
-    from lfl.landscape import load_landscape
 
-    if not 0 <= job < jobs:
-        raise LflError(f"--job must lie in 0..{jobs - 1}, got {job}")
-    metadata = {"landscape": tasks.metadata.get("landscape"), "round": tasks.metadata.get("round"),
-                "job": job, "jobs": jobs, "lfl_version": __version__}
-    mine = list(range(job, len(tasks), jobs))
-    results = []
-    if mine:  # a job with nothing to do skips the landscape's compiled kernels, most of its start-up
-        from lfl.explore.single_ended import single_ended_search
-        from lfl.explore.transition_states import connect_pair
+    system, options, settings, quench, verify = (_CONTEXT[name] for name in ("system", "options", "settings",
+                                                                             "quench", "verify"))
+    started, cpu, compiled = time.perf_counter(), time.process_time(), compile_time.compile_seconds()
+    try:
+        if kind == "random_start":
+            res = quench(coords1)
+            n_neg, _, log_prod = verify(res.x)
+            result = (res, int(n_neg), float(log_prod))
+        elif kind in ("single_ended", "random_direction"):
+            from lfl.explore.single_ended import single_ended_search
 
-        landscape = load_landscape(landscape_path, draw_path)
-        system = landscape.system()
-        options = connect_settings(connect, landscape.definition)
-        for k in mine:
-            kind, mode = tasks.kind(k), int(tasks.modes[k])
-            started = time.perf_counter()
-            try:
-                if kind == "single_ended":
-                    result = single_ended_search(system, tasks.coords1[k], [mode], options,
-                                                 step=settings["single_ended_step"])
-                else:
-                    result = connect_pair(system, tasks.coords1[k], tasks.coords2[k], options)
-            except LflError as exc:  # e.g. the two ends are one minimum: a failed attempt, not a failed job
-                log.warning("task %d (%s %d-%d): %s", k, kind, tasks.min1_ids[k], tasks.min2_ids[k], exc)
-                result = ConnectionResult([], [], False, False, "error", {})
-            seconds = time.perf_counter() - started
-            results.append((int(tasks.min1_ids[k]), int(tasks.min2_ids[k]), result, seconds))
-            log.info("task %d (%s %d-%d%s): %s, %d transition state(s), %.2f s", k, kind, tasks.min1_ids[k],
-                     tasks.min2_ids[k], f" mode {mode}" if mode >= 0 else "",
-                     OUTCOMES[2 if result.connected else 1 if result.success else 0],
-                     len(result.transition_states), seconds)
-        n_dof = system.n_dof
-    else:
-        n_dof = tasks.coords1.shape[1]
-        log.info("no tasks for job %d of %d", job, jobs)
-    records = records_from_results(results, n_dof, metadata)
-    records.arrays["attempt_task"] = tasks.task_codes[mine] if mine else tasks.task_codes[:0]
-    records.arrays["attempt_mode"] = tasks.modes[mine] if mine else tasks.modes[:0]
+            if kind == "single_ended":
+                result = single_ended_search(system, coords1, [mode], options, step=settings["single_ended_step"])
+            else:
+                result = single_ended_search(system, coords1, [0], options, step=settings["random_direction_step"],
+                                             directions=coords2[None, :])
+        else:
+            from lfl.explore.transition_states import connect_pair
+
+            if kind == "random_copy":  # the copy as drawn: aligning it would undo the draw
+                from dataclasses import replace
+
+                options = replace(options, dneb=replace(options.dneb, align=False))
+            result = connect_pair(system, coords1, coords2, options)
+    except LflError as exc:  # e.g. the two ends are one minimum: a failed attempt, not a failed stage
+        log.warning("task %d (%s): %s", k, kind, exc)
+        result = ConnectionResult([], [], False, False, "error", {})
+    return (k, result, time.perf_counter() - started, time.process_time() - cpu,
+            compile_time.compile_seconds() - compiled)
+
+
+def _records(tasks, outcomes: list[tuple], n_dof: int, metadata: dict):
+    """The round's results in the connect jobs' records format, random-start quenches as quench_*."""
+    import numpy as np
+
+    from lfl.explore.connection_files import records_from_results
+
+    attempts, quenches = [], {name: [] for name in ("coords", "energy", "rms_gradient", "n_negative",
+                                                    "log_prod_positive", "task")}
+    attempt_tasks = []
+    for k, result, seconds, _, _ in outcomes:
+        if tasks.kind(k) == "random_start":
+            if not isinstance(result, tuple):
+                continue  # the quench failed outright
+            res, n_neg, log_prod = result
+            if res.success and n_neg == 0:  # a verified minimum; anything else is no sighting
+                for name, value in (("coords", res.x), ("energy", res.energy), ("rms_gradient", res.rms_gradient),
+                                    ("n_negative", n_neg), ("log_prod_positive", log_prod), ("task", k)):
+                    quenches[name].append(value)
+            continue
+        attempts.append((int(tasks.min1_ids[k]), int(tasks.min2_ids[k]), result, seconds))
+        attempt_tasks.append(k)
+    records = records_from_results(attempts, n_dof, metadata)
+    index = np.array(attempt_tasks, dtype=np.int64)
+    records.arrays["attempt_task"] = tasks.task_codes[index]
+    records.arrays["attempt_mode"] = tasks.modes[index]
+    records.arrays["attempt_index"] = index
+    records.arrays["quench_coords"] = np.array(quenches["coords"], dtype=np.float64).reshape(-1, n_dof)
+    records.arrays["quench_n_negative"] = np.array(quenches["n_negative"], dtype=np.int64)
+    records.arrays["quench_task"] = np.array(quenches["task"], dtype=np.int64)
+    for name in ("energy", "rms_gradient", "log_prod_positive"):
+        records.arrays[f"quench_{name}"] = np.array(quenches[name], dtype=np.float64)
     return records
 
 
-def run_plan(args: argparse.Namespace) -> int:
-    from lfl.commands.connect import parse_settings
-    from lfl.explore.refinement_files import save_tasks
-    from lfl.explore.saturation import process_cpu_seconds
+class _Searches:
+    """Runs a round's tasks in the calling process (one worker) or a pool of forked workers, kept for
+    the whole stage (started once: the kernels compiled in this process come with the fork)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = None
+
+    def run(self, tasks) -> list[tuple]:
+        arguments = [(k, tasks.kind(k), int(tasks.modes[k]), tasks.coords1[k], tasks.coords2[k])
+                     for k in range(len(tasks))]
+        if self.workers == 1 or len(arguments) <= 1:
+            # in this process: its CPU and compile seconds are counted with the round's planning
+            return [(k, result, seconds, 0.0, 0.0) for k, result, seconds, _, _ in (_run_task(*a) for a in arguments)]
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        from concurrent.futures.process import BrokenProcessPool
+
+        from lfl.errors import LflError
+
+        futures = [self.pool.submit(_run_task, *a) for a in arguments]
+        try:
+            return sorted((f.result() for f in futures), key=lambda outcome: outcome[0])
+        except BrokenProcessPool:
+            raise LflError("a search worker died (killed, or out of memory); nothing of this round was "
+                           "written: run the stage again") from None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _warm_up(system, quench, verify, coords) -> None:
+    """Load the compiled kernels in this process before the workers fork, so that they share them."""
+    verify(quench(coords[0]).x)
+
+
+def _prepare(args: argparse.Namespace):
+    from lfl.commands.connect import connect_settings, parse_settings
     from lfl.landscape import load_landscape
 
     settings = parse_refine_settings(args.settings)
     connect = parse_settings(args.connect_settings)
     landscape = load_landscape(args.landscape, args.draw)
-    planned = plan_round(landscape, resolve_url(args), settings, connect, args.round)
-    planned.metadata["cpu_seconds"] = process_cpu_seconds()
-    save_tasks(args.out, planned)
-    return 0
+    return settings, connect, landscape, connect_settings(connect, landscape.definition)
 
 
-def run_tasks(args: argparse.Namespace) -> int:
-    from lfl.commands.connect import parse_settings
-    from lfl.explore.connection_files import save_records
-    from lfl.explore.refinement_files import load_tasks
-    from lfl.explore.saturation import process_cpu_seconds
-
-    settings = parse_refine_settings(args.settings)
-    connect = parse_settings(args.connect_settings)
-    records = run_share(args.landscape, args.draw, load_tasks(args.tasks), settings, connect, args.job, args.jobs)
-    records.metadata["cpu_seconds"] = process_cpu_seconds()
-    save_records(args.out, records)
-    return 0
-
-
-def _forked_share(landscape_path, draw_path, tasks, settings, connect, job, jobs, out) -> None:
-    """One share in a forked worker: its results file carries the worker's whole CPU time (a forked
-    child's counters start at zero)."""
-    from lfl.explore.connection_files import save_records
-    from lfl.explore.saturation import process_cpu_seconds
-
-    records = run_share(landscape_path, draw_path, tasks, settings, connect, job, jobs)
-    records.metadata["cpu_seconds"] = process_cpu_seconds()
-    save_records(out, records)
-
-
-def run_round(args: argparse.Namespace) -> int:
-    """Plan, search and ingest one round in one process: a round pays one start-up, not jobs + 2.
-
-    The shares run in ``--workers`` forked children (the parent's imports and compiled kernels come
-    with them), each writing its results file, so the round's files are the same as those of the
-    separate commands; the results do not depend on the number of workers. The database is read by
-    the plan and written by the ingest, nothing in between; a round killed anywhere before the
-    ingest's commit leaves the database as it was, and is planned and run again."""
-    import multiprocessing
-    from pathlib import Path
-
-    from lfl.commands.connect import parse_settings
-    from lfl.commands.ingest import ingest_refinement_records, write_receipt
-    from lfl.errors import LflError
-    from lfl.explore.connection_files import load_records, save_records
+def run_plan(args: argparse.Namespace) -> int:
+    from lfl.db.store import LandscapeStore
     from lfl.explore.refinement_files import save_tasks
-    from lfl.landscape import load_landscape
+
+    settings, connect, landscape, _ = _prepare(args)
+    effort = refine_effort(settings, connect)
+    system = landscape.system()
+    with LandscapeStore(resolve_url(args)) as store:
+        record = store.landscape(landscape.name)
+        round_ = len([r for r in store.exploration_rounds(record.id, "refine") if r["effort"] == effort])
+        save_tasks(args.out, plan_round(landscape, system, store, record, settings, connect, round_, effort))
+    return 0
+
+
+def run_stage(args: argparse.Namespace) -> int:
+    from lfl import compile_time
+    from lfl.atomic import atomic_path
+    from lfl.commands.exploration_step import ingest_step
+    from lfl.db.store import LandscapeStore
+    from lfl.errors import LflError
+    from lfl.explore.eigenvector_following import hessian_index
+    from lfl.explore.network_quench import make_quench, quench_settings
+    from lfl.explore.saturation import process_cpu_seconds, stop_reason
+    from lfl.logs import mask_url
 
     if args.workers < 1:
         raise LflError(f"--workers must be >= 1, got {args.workers}")
-    settings = parse_refine_settings(args.settings)
-    connect = parse_settings(args.connect_settings)
-    landscape = load_landscape(args.landscape, args.draw)
-    folder = Path(args.folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    settings, connect, landscape, options = _prepare(args)
+    effort = refine_effort(settings, connect)
+    rule = criterion(settings)
     url = resolve_url(args)
-    tasks = plan_round(landscape, url, settings, connect, args.round)
-    tasks.metadata["cpu_seconds"] = 0.0  # this process is counted whole at the ingest
-    save_tasks(folder / "tasks.npz", tasks)
-    jobs = settings["jobs"] or 1
-    outs = [str(folder / f"job{job}.npz") for job in range(jobs)]
-    common = (args.landscape, args.draw, tasks, settings, connect)
-    if args.workers == 1 or len(tasks) <= 1:
-        records = [run_share(*common, job, jobs) for job in range(jobs)]
-        for record, out in zip(records, outs):
-            record.metadata["cpu_seconds"] = 0.0  # spent in this process, counted at the ingest
-            save_records(out, record)
-    else:
-        context = multiprocessing.get_context("fork")
-        pending, running = list(range(jobs)), []
-        while pending or running:
-            while pending and len(running) < args.workers:
-                job = pending.pop(0)
-                worker = context.Process(target=_forked_share, args=(*common, job, jobs, outs[job]))
-                worker.start()
-                running.append((job, worker))
-            job, worker = running.pop(0)
-            worker.join()
-            if worker.exitcode != 0:
-                for _, other in running:
-                    other.terminate()
-                raise LflError(f"refinement round {args.round}: the worker of share {job} failed "
-                               f"(exit code {worker.exitcode}); nothing was ingested")
-        records = [load_records(path) for path in outs]
-    args.results = outs
-    write_receipt(args.receipt, ingest_refinement_records(args, tasks, records, settings))
-    return 0
+    system = landscape.system()
+    quench = make_quench(system, *quench_settings(landscape.definition["minimiser"]))
 
+    def verify(x):
+        return hessian_index(system, x, dense_max=1000)
 
-def run_done(args: argparse.Namespace) -> int:
-    from lfl.atomic import atomic_path
+    _CONTEXT.update(system=system, options=options, settings=settings, quench=quench, verify=verify)
+    searches = _Searches(args.workers)
+    stopped = None
+    try:
+        with LandscapeStore(url) as store:
+            record = store.landscape(landscape.name)
 
-    receipts = []
-    for path in args.receipts:
-        with open(path) as handle:
-            receipts.append(json.load(handle))
-    last = receipts[-1]
+            def rounds_so_far():
+                return [r for r in store.exploration_rounds(record.id, "refine") if r["effort"] == effort]
+
+            rows = rounds_so_far()
+            if settings["max_rounds"] == 0:
+                stopped = "max_rounds"
+            else:
+                stopped = stop_reason(rows, rule, max_rounds=settings["max_rounds"], cpu_budget=settings["cpu_budget"])
+            warm = False
+            cpu_before = compile_before = 0.0  # the first round run here carries this process's start-up
+            while stopped is None:
+                round_ = len(rows)
+                tasks = plan_round(landscape, system, store, record, settings, connect, round_, effort)
+                if len(tasks) and not warm:
+                    _warm_up(system, quench, verify, tasks.coords1)
+                    warm = True
+                outcomes = searches.run(tasks)
+                records = _records(tasks, outcomes, system.n_dof, {"landscape": landscape.name, "round": round_})
+                # this process's share (planning, ingest, searches run here) plus the workers' searches
+                cpu = process_cpu_seconds() - cpu_before + sum(o[3] for o in outcomes)
+                compiled = compile_time.compile_seconds() - compile_before + sum(o[4] for o in outcomes)
+                row, found = ingest_step(store, record.id, system, [records], stage="refine",
+                                         step=f"round {round_} @{effort}", round_=round_, effort=effort,
+                                         n_tasks=len(tasks), cpu_seconds=cpu, compile_seconds=compiled,
+                                         found_by="refinement", source=f"refinement round {round_} ({effort})")
+                rows = rounds_so_far()
+                stopped = stop_reason(rows, rule, max_rounds=settings["max_rounds"], cpu_budget=settings["cpu_budget"])
+                store.set_saturated(record.id, stage="refine", step=row["step"], saturated=stopped == "saturated",
+                                    stopped=stopped)
+                cpu_before, compile_before = process_cpu_seconds(), compile_time.compile_seconds()
+                log.info("%s refinement round %d: %d task(s), %d new minima, %d new transition states, "
+                         "coverage minima %s, transition states %s; %.1f CPU s%s", landscape.name, round_, len(tasks),
+                         found["n_new_minima"], found["n_new_transition_states"], _fmt(row["minima_coverage"]),
+                         _fmt(row["transition_states_coverage"]), cpu, f"; stopped: {stopped}" if stopped else "")
+            counts = store.counts(record.id)
+            estimates = store.completeness(record.id)
+    finally:
+        searches.close()
     summary = {
-        "landscape": last["landscape"],
-        "rounds_run": len(receipts),
-        "max_rounds": args.max_rounds,
-        "saturated": bool(last["saturated"]),
-        "stopped_by": "saturation" if last["saturated"] else "max_rounds (not saturated)",
-        "counts_after": last["counts_after"],
-        "last_round": last["round"],
+        "landscape": landscape.name, "database": mask_url(url), "effort": effort, "rounds": len(rows),
+        "stopped": stopped, "saturated": stopped == "saturated",
+        "cpu_seconds": sum(r["cpu_seconds"] for r in rows), "counts_after": counts,
+        "completeness": {kind: {k: v if v == v and abs(v) != float("inf") else None for k, v in c.as_dict().items()}
+                         for kind, c in estimates.items()},
     }
-    with atomic_path(args.out, suffix=".json") as tmp:
+    with atomic_path(args.receipt, suffix=".json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("%s: %d refinement round(s), %s", summary["landscape"], len(receipts), summary["stopped_by"])
+    log.info("%s: refinement %s after %d round(s) (%s)", landscape.name,
+             "saturated" if stopped == "saturated" else f"not saturated ({stopped})", len(rows), counts)
     return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+

@@ -32,7 +32,7 @@ from lfl.logs import mask_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _add_attempt_keys(conn: Connection) -> None:
@@ -48,8 +48,26 @@ def _add_exploration_rounds(conn: Connection) -> None:
     ExplorationRound.__table__.create(conn)
 
 
+def _add_sightings(conn: Connection) -> None:
+    """3 -> 4: sightings of every point by every search, and the effort, compile time, stop reason and
+    completeness estimates of each exploration round (NULL for the rounds recorded before)."""
+    from sqlalchemy import inspect
+
+    from lfl.db.models import ROUND_V4_COLUMNS, ExplorationRound, MinimumSighting, TransitionStateSighting
+
+    # a version-2 database got exploration_rounds from step 2 -> 3 as this code defines it, columns included
+    present = {column["name"] for column in inspect(conn).get_columns("exploration_rounds")}
+    for name in ROUND_V4_COLUMNS:
+        if name not in present:
+            kind = ExplorationRound.__table__.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE exploration_rounds ADD COLUMN {name} {kind}"))
+    MinimumSighting.__table__.create(conn, checkfirst=True)
+    TransitionStateSighting.__table__.create(conn, checkfirst=True)
+
+
 # UPGRADES[v](conn) turns a version-v schema into version v + 1 (inside one transaction).
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys, 2: _add_exploration_rounds}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys, 2: _add_exploration_rounds,
+                                                     3: _add_sightings}
 
 SQLITE_BUSY_TIMEOUT_S = 300.0
 PG_CONNECT_TIMEOUT_S = 10

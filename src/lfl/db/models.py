@@ -48,6 +48,17 @@ SPLITS = ("train", "train_correct", "train_incorrect", "test")
 METRICS = ("auc", "loss", "cross_entropy", "accuracy")
 CONNECT_OUTCOMES = ("connected", "partial", "failed")
 STAGES = ("basin-hopping", "connect", "refine")  # exploration_rounds.stage
+# Which search sighted a point (minimum_sightings / transition_state_sightings .search), and whether
+# its sightings are independent draws from the landscape (SCIENCE.md §6): searches started at random
+# (random-start quenches; single-ended searches from random minima along random directions;
+# connections from random minima to random symmetric copies of random minima) draw the points they
+# find, transition states and the minima on either side alike. Basin-hopping steps are correlated;
+# planned searches (connection gaps, softest modes, shortcut, untrap) choose where to look, so none
+# of them is a draw.
+SEARCHES = ("basin-hopping", "random-start", "connect", "single-ended", "shortcut", "untrap",
+            "random-direction", "random-copy")
+INDEPENDENT_SEARCHES = {"minimum": ("random-start", "random-direction", "random-copy"),
+                        "transition_state": ("random-direction", "random-copy")}
 
 # BIGINT keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the fast rowid alias
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -250,6 +261,64 @@ class ExplorationRound(Base):
     cpu_seconds: Mapped[float] = mapped_column(Double, server_default="0")
     saturated: Mapped[bool | None] = mapped_column(Boolean)  # refinement rounds: the criterion held after it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.current_timestamp())
+    # schema 4: the settings behind the step (a hash: a rerun with other settings records new steps),
+    # the part of cpu_seconds spent compiling or loading compiled kernels, why the stage stopped
+    # after this step (saturated, budget, max_rounds; NULL: it went on), and the completeness
+    # estimates over every independent sighting of the landscape up to this step (lfl.explore.completeness)
+    effort: Mapped[str | None] = mapped_column(String(16))
+    compile_seconds: Mapped[float | None] = mapped_column(Double)
+    stopped: Mapped[str | None] = mapped_column(String(16))
+    n_minimum_draws: Mapped[int | None] = mapped_column(Integer)
+    minima_coverage: Mapped[float | None] = mapped_column(Double)
+    minima_estimate: Mapped[float | None] = mapped_column(Double)
+    minima_estimate_low: Mapped[float | None] = mapped_column(Double)
+    minima_estimate_high: Mapped[float | None] = mapped_column(Double)
+    n_transition_state_draws: Mapped[int | None] = mapped_column(Integer)
+    transition_states_coverage: Mapped[float | None] = mapped_column(Double)
+    transition_states_estimate: Mapped[float | None] = mapped_column(Double)
+    transition_states_estimate_low: Mapped[float | None] = mapped_column(Double)
+    transition_states_estimate_high: Mapped[float | None] = mapped_column(Double)
+
+
+ROUND_V4_COLUMNS = (
+    "effort", "compile_seconds", "stopped", "n_minimum_draws", "minima_coverage", "minima_estimate",
+    "minima_estimate_low", "minima_estimate_high", "n_transition_state_draws", "transition_states_coverage",
+    "transition_states_estimate", "transition_states_estimate_low", "transition_states_estimate_high",
+)
+
+
+class MinimumSighting(Base):
+    """How often a search of one step (exploration_rounds row) found a minimum, stored or new."""
+
+    __tablename__ = "minimum_sightings"
+    __table_args__ = (
+        CheckConstraint(_in("search", SEARCHES), name="search"),
+        CheckConstraint("n > 0", name="n"),
+        Index("ix_minimum_sightings_minimum", "minimum_id"),
+    )
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("exploration_rounds.id", ondelete="CASCADE"), primary_key=True)
+    minimum_id: Mapped[int] = mapped_column(ForeignKey("minima.id", ondelete="CASCADE"), primary_key=True)
+    search: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    independent: Mapped[bool] = mapped_column(Boolean)
+
+
+class TransitionStateSighting(Base):
+    """How often a search of one step found a transition state, stored or new."""
+
+    __tablename__ = "transition_state_sightings"
+    __table_args__ = (
+        CheckConstraint(_in("search", SEARCHES), name="search"),
+        CheckConstraint("n > 0", name="n"),
+        Index("ix_transition_state_sightings_ts", "ts_id"),
+    )
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("exploration_rounds.id", ondelete="CASCADE"), primary_key=True)
+    ts_id: Mapped[int] = mapped_column(ForeignKey("transition_states.id", ondelete="CASCADE"), primary_key=True)
+    search: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    independent: Mapped[bool] = mapped_column(Boolean)
 
 
 LFL_TABLES = tuple(Base.metadata.tables)

@@ -192,6 +192,7 @@ class LandscapeStore:
         self.url = self.engine.info_url  # password masked
         self._landscapes: dict[int, LandscapeRecord] = {}
         self._warned_plain_distance = False
+        self._active: Connection | None = None  # the open transaction of transaction()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -208,8 +209,16 @@ class LandscapeStore:
 
     # -- transactions --------------------------------------------------------------------------
 
+    def transaction(self, landscape_id: int):
+        """Every write inside the ``with`` block in one transaction: all of it is committed, or none
+        (e.g. an exploration step's points, attempts, round record and sightings)."""
+        return self._write(landscape_id)
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._active is not None:  # see what this transaction wrote so far
+            yield self._active
+            return
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
@@ -218,7 +227,11 @@ class LandscapeStore:
 
     @contextlib.contextmanager
     def _write(self, landscape_id: int | None = None) -> Iterator[Connection]:
-        """One write transaction, serialised with every other writer of the landscape."""
+        """One write transaction, serialised with every other writer of the landscape; inside
+        :meth:`transaction`, that transaction."""
+        if self._active is not None:
+            yield self._active
+            return
         try:
             with self.engine.connect() as conn:
                 writing(conn)
@@ -228,7 +241,11 @@ class LandscapeStore:
                             text("SELECT pg_advisory_xact_lock(:ns, :key)"),
                             {"ns": ADVISORY_NAMESPACE, "key": int(landscape_id)},
                         )
-                    yield conn
+                    self._active = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._active = None
         except sa_exc.IntegrityError as exc:
             raise DataError(f"database {self.url} refused the write: {describe_error(exc)}") from None
         except sa_exc.DBAPIError as exc:
@@ -693,20 +710,37 @@ class LandscapeStore:
 
     def record_round(
         self, landscape_id: int, *, stage: str, step: str, round: int | None = None, n_tasks: int = 0,
-        cpu_seconds: float = 0.0,
+        cpu_seconds: float = 0.0, effort: str | None = None, compile_seconds: float | None = None,
+        minimum_sightings=(), ts_sightings=(),
     ) -> dict:
-        """Record what the step ``(stage, step)`` added (once; a repeat returns the stored row)."""
+        """Record what the step ``(stage, step)`` added and which search sighted which point (once; a
+        repeat returns the stored row and records nothing)."""
         from lfl.db.rounds import record_round
 
         with self._write(landscape_id) as conn:
             return record_round(conn, landscape_id, stage=stage, step=step, round=round, n_tasks=n_tasks,
-                                cpu_seconds=cpu_seconds)
+                                cpu_seconds=cpu_seconds, effort=effort, compile_seconds=compile_seconds,
+                                minimum_sightings=minimum_sightings, ts_sightings=ts_sightings)
 
-    def set_saturated(self, landscape_id: int, *, stage: str, step: str, saturated: bool) -> None:
+    def set_saturated(self, landscape_id: int, *, stage: str, step: str, saturated: bool,
+                      stopped: str | None = None) -> None:
         from lfl.db.rounds import set_saturated
 
         with self._write(landscape_id) as conn:
-            set_saturated(conn, landscape_id, stage=stage, step=step, saturated=saturated)
+            set_saturated(conn, landscape_id, stage=stage, step=step, saturated=saturated, stopped=stopped)
+
+    def completeness(self, landscape_id: int) -> dict:
+        """Coverage and estimated totals of minima and transition states from the independent sightings."""
+        from lfl.db.rounds import landscape_completeness
+
+        with self._read() as conn:
+            return landscape_completeness(conn, landscape_id)
+
+    def sighting_abundances(self, landscape_id: int, kind: str, *, independent_only: bool = True) -> list[int]:
+        from lfl.db.rounds import sighting_abundances
+
+        with self._read() as conn:
+            return sighting_abundances(conn, landscape_id, kind, independent_only=independent_only)
 
     def exploration_rounds(self, landscape_id: int, stage: str | None = None) -> list[dict]:
         from lfl.db.rounds import read_rounds

@@ -308,15 +308,27 @@ def plain_first_step_diag(initial_diag: float, gradient_norm: float) -> float:
     return initial_diag * max(gradient_norm, 1.0 / gradient_norm)
 
 
-def hybrid_eigenvector_following(system: System, x0: np.ndarray, settings: EFSettings | None = None) -> EFResult:
-    """Refine x0 (e.g. the highest image of a band) to a transition state (index-one saddle)."""
+def hybrid_eigenvector_following(system: System, x0: np.ndarray, settings: EFSettings | None = None, *,
+                                 follow: np.ndarray | None = None) -> EFResult:
+    """Refine x0 (e.g. the highest image of a band) to a transition state (index-one saddle).
+
+    ``follow`` (a direction): mode-following, as OPTIM's single-ended searches along a chosen mode.
+    Uphill goes along the Hessian eigenvector that overlaps most with the mode followed so far
+    (starting with ``follow``), not along the lowest: out of a minimum, a search along its k-th mode
+    then climbs that mode instead of falling back to the softest one. Only with the dense Hessian
+    (``tangent_method`` newton); the L-BFGS variant always follows the lowest mode.
+    """
     settings = settings or EFSettings()
     settings.validate()
     x = np.array(x0, dtype=np.float64).ravel()
     if x.size != system.n_dof:
         raise LflError(f"eigenvector-following start needs {system.n_dof} coordinates, got {x.size}")
+    if follow is not None:
+        follow = np.asarray(follow, dtype=np.float64).ravel()
+        if follow.size != x.size or not np.linalg.norm(follow) > 0.0:
+            raise LflError(f"eigenvector-following: the mode to follow needs {x.size} values, not all zero")
     if settings.uses_newton(x.size):
-        return _newton_eigenvector_following(system, x, settings)
+        return _newton_eigenvector_following(system, x, settings, follow)
     return _lbfgs_eigenvector_following(system, x, settings)
 
 
@@ -346,7 +358,8 @@ def hessian_eigen_decomposition(system: System, x: np.ndarray) -> tuple[np.ndarr
     return symmetric_eigen_decomposition(system.hessian(x))
 
 
-def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSettings) -> EFResult:
+def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSettings,
+                                  follow: np.ndarray | None = None) -> EFResult:
     """Eigenvector-following with the whole dense Hessian: uphill along the lowest mode, Newton down the rest.
 
     Each iteration diagonalises the Hessian at x; along the lowest mode it takes the uphill step of
@@ -376,6 +389,11 @@ def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSet
             values = None
             break
         values, vectors = hessian_eigen_decomposition(system, x)
+        if follow is not None:  # the followed mode first: the uphill step below goes along column 0
+            j = int(np.argmax(np.abs(vectors.T @ (follow if previous_vector is None else previous_vector))))
+            if j:
+                order = np.r_[j, np.delete(np.arange(n), j)]
+                values, vectors = values[order], vectors[:, order]
         if previous_vector is not None and np.dot(vectors[:, 0], previous_vector) < 0.0:
             vectors[:, 0] = -vectors[:, 0]  # a continuous orientation (the step sign follows the gradient)
         previous_vector = vectors[:, 0]

@@ -15,6 +15,20 @@ still a sparse one. Refinement rounds grow it with PATHSAMPLE's and OPTIM's stra
   state on the best path, minus the minimum's energy) exceeds ``ratio`` times their energy above it:
   each is paired with its nearest lower minimum not joined to it directly.
 
+Independent draws, each round, so that the landscape's completeness can be estimated from how often
+each point is found again (:mod:`lfl.explore.completeness`; a finite plan cannot run out and pass for
+saturation):
+
+- ``random_start``: quenches from random weights (minima);
+- ``random_direction``: single-ended searches out of a minimum chosen at random, along a random
+  direction (transition states around it, not only along its softest modes);
+- ``random_copy``: a connection from a minimum chosen at random to a random symmetric copy of another
+  (or the same) minimum chosen at random, unaligned: paths to the other copies of a neighbour cross
+  transition states of the reduced landscape that aligned bands never meet (SCIENCE.md §6).
+
+When every (minimum, mode) below ``modes`` has been searched, the softest-mode searches widen to the
+next ``modes`` modes (up to every mode).
+
 Minima not yet joined to the global minimum get the connection planner's gaps first
 (:func:`~lfl.explore.connection_strategy.plan_pairs`), so every minimum found on the way is
 connected as in connection rounds. No pair is proposed twice: any attempt recorded between two
@@ -28,7 +42,6 @@ transition state is lowest (the barrier a disconnectivity graph shows). Degenera
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,8 +55,13 @@ from lfl.explore.connection_strategy import Distance, candidate_edges, plan_pair
 
 log = logging.getLogger(__name__)
 
-REFINEMENT_STRATEGIES = ("single_ended", "shortcut", "untrap")
-TASK_KINDS = ("connect", "shortcut", "untrap", "single_ended")  # codes 0..3 in the task files
+REFINEMENT_STRATEGIES = ("single_ended", "shortcut", "untrap", "random_start", "random_direction", "random_copy")
+RANDOM_STRATEGIES = ("random_start", "random_direction", "random_copy")
+# codes 0..6 in the task files (append only: the codes are stored)
+TASK_KINDS = ("connect", "shortcut", "untrap", "single_ended", "random_start", "random_direction", "random_copy")
+# the search that sights what a task finds (minimum_sightings / transition_state_sightings .search)
+TASK_SEARCH = {"connect": "connect", "shortcut": "shortcut", "untrap": "untrap", "single_ended": "single-ended",
+               "random_start": "random-start", "random_direction": "random-direction", "random_copy": "random-copy"}
 SINGLE_ENDED_METHOD = "single-ended mode {mode}"  # the attempt record's method: which mode was searched
 
 
@@ -198,17 +216,24 @@ def plan_refinement(
     barrier_fraction: float = 0.25,
     untrap_pairs: int = 4,
     untrap_ratio: float = 2.0,
+    random_starts: int = 0,
+    random_directions: int = 0,
+    random_copies: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> list[RefinementTask]:
-    """The next round's tasks: connection gaps, shortcuts, untrap pairs, single-ended searches.
+    """The next round's tasks: connection gaps, shortcuts, untrap pairs, single-ended searches, and
+    the random draws of the strategies named in ``strategies`` (minima chosen with ``rng``).
 
     ``attempts`` is (min1 ids, min2 ids, outcomes, methods) of every attempt so far. Deterministic for
-    equal input. An empty list: nothing left to try with these settings.
+    equal input and equal ``rng`` state. Random-start tasks carry no minimum (ids -1).
     """
     unknown = sorted(set(strategies) - set(REFINEMENT_STRATEGIES))
     if unknown:
         raise LflError(f"refine strategies: unknown {', '.join(map(repr, unknown))} "
                        f"(known: {', '.join(REFINEMENT_STRATEGIES)})")
     for name, value, low in (("connect_pairs", connect_pairs, 0), ("modes", modes, 0),
+                             ("random_starts", random_starts, 0), ("random_directions", random_directions, 0),
+                             ("random_copies", random_copies, 0),
                              ("searches_per_round", searches_per_round, 0), ("shortcut_pairs", shortcut_pairs, 0),
                              ("k_nearest", k_nearest, 1), ("min_steps", min_steps, 2),
                              ("untrap_pairs", untrap_pairs, 0), ("max_failures", max_failures, 1)):
@@ -256,19 +281,34 @@ def plan_refinement(
     if "single_ended" in strategies and modes and searches_per_round:
         searched = set()
         if attempts is not None:
+            by_method = {SINGLE_ENDED_METHOD.format(mode=mode): mode for mode in range(coords.shape[1])}
             for a, method in zip(attempts[0], attempts[3]):
-                for mode in range(modes):
-                    if method == SINGLE_ENDED_METHOD.format(mode=mode):
-                        searched.add((int(a), mode))
-        pending = ((int(ids[k]), mode) for k in np.lexsort((ids, energies)).tolist()  # lowest minima first
-                   for mode in range(modes) if (int(ids[k]), mode) not in searched)
-        for minimum, mode in itertools.islice(pending, searches_per_round):
+                if method in by_method:
+                    searched.add((int(a), by_method[method]))
+        order = np.lexsort((ids, energies)).tolist()  # lowest minima first
+        # widen: the next `modes` modes once every minimum was searched along the softer ones
+        for low in range(0, coords.shape[1], modes):
+            window = range(low, min(low + modes, coords.shape[1]))
+            pending = [(int(ids[k]), mode) for k in order for mode in window if (int(ids[k]), mode) not in searched]
+            if pending:
+                break
+        for minimum, mode in pending[:searches_per_round]:
             tasks.append(RefinementTask("single_ended", minimum, minimum, mode))
+    if any(s in strategies for s in RANDOM_STRATEGIES) and rng is None:
+        raise LflError("refine planning: random strategies need a random generator")
+    if "random_start" in strategies:
+        tasks.extend(RefinementTask("random_start", -1, -1) for _ in range(random_starts))
+    if "random_direction" in strategies:
+        for k in rng.integers(m, size=random_directions).tolist():
+            tasks.append(RefinementTask("random_direction", int(ids[k]), int(ids[k])))
+    if "random_copy" in strategies:
+        for a, b in rng.integers(m, size=(random_copies, 2)).tolist():
+            tasks.append(RefinementTask("random_copy", int(ids[a]), int(ids[b])))
     log.info("refinement plan: %s", {kind: sum(t.kind == kind for t in tasks) for kind in TASK_KINDS})
     return tasks
 
 
 __all__ = [
-    "REFINEMENT_STRATEGIES", "RefinementTask", "SINGLE_ENDED_METHOD", "TASK_KINDS", "minimax_barriers",
+    "RANDOM_STRATEGIES", "REFINEMENT_STRATEGIES", "RefinementTask", "TASK_SEARCH", "SINGLE_ENDED_METHOD", "TASK_KINDS", "minimax_barriers",
     "plan_refinement", "plan_shortcuts", "plan_untrap",
 ]

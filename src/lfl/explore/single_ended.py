@@ -3,8 +3,10 @@
 :func:`single_ended_search` is pure, like :func:`~lfl.explore.transition_states.connect_pair`: a
 minimum's coordinates in, a :class:`~lfl.explore.transition_states.ConnectionResult` out. From the
 minimum it steps ``step`` along each chosen Hessian eigenvector (softest first), in both directions,
-and hands the displaced point to hybrid eigenvector-following, which climbs along the lowest mode of
-wherever it stands; every new transition state is pushed off both ways and both sides are quenched.
+and hands the displaced point to hybrid eigenvector-following in mode-following form: it climbs the
+eigenvector that keeps overlapping most with the chosen one (following the lowest mode instead would
+lead every search back up the softest direction; dense Hessians only, see
+:func:`~lfl.explore.eigenvector_following.hybrid_eigenvector_following`); every new transition state is pushed off both ways and both sides are quenched.
 Such searches find the saddles *around* a minimum, not only those on the way to another one, which
 is what a completed landscape needs beyond a connected one (SCIENCE.md §6).
 """
@@ -45,11 +47,14 @@ def single_ended_search(
     settings: ConnectSettings,
     *,
     step: float | None = None,
+    directions: np.ndarray | None = None,
 ) -> ConnectionResult:
     """Transition states next to the minimum x_min, from searches along its soft ``modes``.
 
     ``modes`` are positions in the ascending Hessian spectrum (0: the softest); each is searched in
-    both directions. ``connected`` says whether some transition state found joins x_min to another
+    both directions. ``directions`` (rows, any length; normalised here) replace the modes: searches
+    along random directions are independent draws of the saddles around a minimum, which the
+    softest modes, the same few every time, are not. ``connected`` says whether some transition state found joins x_min to another
     minimum; ``endpoint_matches["a"]`` is x_min's position in ``minima`` when a push-off fell back
     into it.
     """
@@ -57,8 +62,14 @@ def single_ended_search(
     x_min = np.ascontiguousarray(x_min, dtype=np.float64).ravel()
     if x_min.size != system.n_dof:
         raise LflError(f"single-ended search needs {system.n_dof} coordinates, got {x_min.size}")
+    if directions is not None:
+        directions = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+        norms = np.linalg.norm(directions, axis=1)
+        if directions.shape[1] != system.n_dof or not np.all(norms > 0.0):
+            raise LflError(f"single-ended directions must be nonzero rows of {system.n_dof} values")
+        modes = list(range(directions.shape[0]))
     modes = [int(m) for m in modes]
-    if any(not 0 <= m < system.n_dof for m in modes):
+    if directions is None and any(not 0 <= m < system.n_dof for m in modes):
         raise LflError(f"single-ended modes must lie in 0..{system.n_dof - 1}, got {modes}")
     step = settings.single_ended_step if step is None else float(step)
     if not step > 0.0:
@@ -72,7 +83,10 @@ def single_ended_search(
     if not modes:
         return ConnectionResult([], [], False, False, "no modes to search", timings, endpoint_matches={"a": None})
     minimiser = make_quench(system, settings.quench, settings.precondition)
-    values, vectors = softest_modes(system, x_min, max(modes) + 1, dense_max=settings.dense_max)
+    if directions is None:
+        values, vectors = softest_modes(system, x_min, max(modes) + 1, dense_max=settings.dense_max)
+    else:
+        values, vectors = np.full(len(modes), np.nan), (directions / norms[:, None]).T
 
     def minimum_index(found: MinimumFound) -> int:
         for i, known in enumerate(minima):
@@ -83,9 +97,11 @@ def single_ended_search(
 
     for mode in modes:
         for sign in (1.0, -1.0):
-            where = f"mode {mode} ({values[mode]:.3g}), sign {sign:+.0f}"
+            where = (f"mode {mode} ({values[mode]:.3g})" if directions is None else f"direction {mode}") + \
+                f", sign {sign:+.0f}"
+            # mode-following: climb this mode (or the random direction's best-matching one), not the softest
             found = refine_saddle(system, x_min + sign * step * vectors[:, mode], settings, minimiser, timings,
-                                  known=transition_states)
+                                  known=transition_states, follow=sign * vectors[:, mode])
             if isinstance(found, str):
                 attempts.append(f"{where}: {found}")
                 continue

@@ -248,15 +248,17 @@ def refine_saddle(
     timings: dict[str, float],
     *,
     known: list[TransitionState] = (),
+    follow: np.ndarray | None = None,
 ):
-    """Eigenvector-following from start, then both push-offs: (EFResult, minus side, plus side).
+    """Eigenvector-following from start (along the mode that overlaps ``follow`` most, when given),
+    then both push-offs: (EFResult, minus side, plus side).
 
     A string instead says why there is nothing new: the search failed, or it converged onto one of
     the ``known`` transition states. ``timings`` gains the seconds spent in eigenvector-following and
     in the quenches. Shared by the double-ended attempts and the single-ended searches.
     """
     clock = time.perf_counter()
-    ef = hybrid_eigenvector_following(system, start, settings.ef)
+    ef = hybrid_eigenvector_following(system, start, settings.ef, follow=follow)
     timings["eigenvector_following"] = timings.get("eigenvector_following", 0.0) + time.perf_counter() - clock
     if not ef.success:
         return f"eigenvector-following failed ({ef.message})"

@@ -70,6 +70,14 @@ class System:
         """The copy of x (under the system's symmetries) closest to ``reference``."""
         return np.asarray(x, dtype=np.float64)
 
+    def random_copy(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A symmetric copy of x drawn at random (x itself for systems without symmetry)."""
+        return np.array(x, dtype=np.float64)
+
+    def random_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+        """A random start: coordinates uniform in [-scale, scale]."""
+        return rng.uniform(-scale, scale, self.n_dof)
+
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         """Symmetry-invariant Euclidean distance: align b to a, then measure."""
         return float(np.linalg.norm(np.asarray(a) - self.align(a, b)))

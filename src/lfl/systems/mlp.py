@@ -171,6 +171,11 @@ class MLPSystem(System):
         a = self._vector(a)
         return float(np.linalg.norm(a - self.align(a, b)))
 
+    def random_copy(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A symmetric copy of x under a group element drawn uniformly (same loss, other weights)."""
+        element = _sym.random_element(self.layout, self.symmetry_groups, rng)
+        return self.layout.to_variable(_sym.apply_element(self.layout, self.full_weights(x), element))
+
     # ---------------------------------------------------------------- helpers
     def random_weights(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """Variable weights drawn uniformly from [-scale, scale]."""

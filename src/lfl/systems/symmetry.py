@@ -88,6 +88,19 @@ def apply_element(layout: ParameterLayout, full: np.ndarray, element: list[tuple
     return out
 
 
+def random_element(layout: ParameterLayout, groups: list[list[np.ndarray]], rng: np.random.Generator):
+    """A group element drawn uniformly: a random permutation within each permutable group and a
+    random sign for every hidden node (the copies of a path end point the reference tools meet)."""
+    element = []
+    for l, layer_groups in enumerate(groups, start=1):
+        n = layout.layer_sizes[l]
+        perm = np.arange(n)
+        for members in layer_groups:
+            perm[members] = members[rng.permutation(members.size)]
+        element.append((perm, rng.choice(np.array([-1.0, 1.0]), size=n)))
+    return element
+
+
 def inverse_element(element: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
     """y_i = s_i x_perm[i]  =>  x_k = s_q[k] y_q[k] with q = perm^-1."""
     inverse = []

@@ -2,6 +2,9 @@
 
 - :class:`MullerBrown`: the two-dimensional Müller-Brown potential (three minima, two saddles);
 - :class:`DoubleWell`: ``barrier (x0^2 - 1)^2`` plus harmonic coordinates, optionally coupled;
+- :class:`SeparableWells`: a sum of one-dimensional terms, tilted double wells and soft harmonic
+  ones, whose stationary points are products of the terms' (every minimum and index-one saddle known
+  by root finding in one dimension), with the soft modes leading nowhere;
 - :class:`EmbeddedSurface`: any surface embedded in more dimensions with extra stiff (harmonic plus
   quartic) coordinates, the whole rotated by a random orthogonal matrix, so that no Hessian
   eigenvector lies along a coordinate axis.
@@ -106,6 +109,56 @@ class DoubleWell(System):
 
     def hessian_vector(self, x: np.ndarray, v: np.ndarray, step: float = 0.0) -> np.ndarray:
         return self.hessian(x) @ v
+
+
+class SeparableWells(System):
+    """``sum_i a_i (x_i^2 - 1)^2 + b_i x_i`` over the well coordinates plus ``sum_j c_j x_j^2 / 2``
+    over the harmonic ones (listed first).
+
+    Each well term has two minima and one maximum (for |b_i| small); the surface's minima pick a
+    minimum in every well (2^n of them), its index-one saddles the maximum in exactly one well
+    (n 2^(n-1)). Harmonic curvatures below the wells' (about 8 a_i) make the softest Hessian modes
+    the harmonic ones, along which no saddle lies: searches must go beyond the two softest modes.
+    """
+
+    def __init__(self, *, wells=((1.0, 0.1), (1.3, 0.15), (1.7, 0.2)), harmonic=(0.2, 0.3, 0.4)) -> None:
+        self.a = np.array([w[0] for w in wells], dtype=np.float64)
+        self.b = np.array([w[1] for w in wells], dtype=np.float64)
+        self.c = np.array(harmonic, dtype=np.float64)
+        self.n_harmonic = self.c.size
+        self.n_dof = self.c.size + self.a.size
+
+    def energy_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        h, w = x[: self.n_harmonic], x[self.n_harmonic:]
+        energy = 0.5 * np.sum(self.c * h * h) + np.sum(self.a * (w * w - 1.0) ** 2 + self.b * w)
+        gradient = np.concatenate([self.c * h, 4.0 * self.a * w * (w * w - 1.0) + self.b])
+        return float(energy), gradient
+
+    def hessian(self, x: np.ndarray, step: float = 0.0) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        w = x[self.n_harmonic:]
+        return np.diag(np.concatenate([self.c, self.a * (12.0 * w * w - 4.0)]))
+
+    def hessian_vector(self, x: np.ndarray, v: np.ndarray, step: float = 0.0) -> np.ndarray:
+        return self.hessian(x) @ np.asarray(v, dtype=np.float64)
+
+    def stationary_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(minima, index-one saddles) as rows, from the roots of each well's cubic 4a x^3 - 4a x + b."""
+        import itertools
+
+        lows, tops = [], []
+        for a, b in zip(self.a, self.b):
+            roots = np.sort(np.roots([4.0 * a, 0.0, -4.0 * a, b]).real)
+            lows.append((roots[0], roots[2]))
+            tops.append(roots[1])
+        zeros = np.zeros(self.n_harmonic)
+        minima = [np.concatenate([zeros, choice]) for choice in itertools.product(*lows)]
+        saddles = []
+        for k in range(self.a.size):
+            others = [lows[i] if i != k else (tops[k],) for i in range(self.a.size)]
+            saddles.extend(np.concatenate([zeros, choice]) for choice in itertools.product(*others))
+        return np.array(minima), np.array(saddles)
 
 
 def random_rotation(n: int, *, seed: int) -> np.ndarray:
