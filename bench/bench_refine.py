@@ -1,16 +1,15 @@
-"""Refinement strategies head to head, and what a workflow spends starting processes.
+"""Refinement strategies head to head, and what a workflow run spends starting processes.
 
-Part 1 (``--results DIR --landscape NAME``): from a finished workflow run's database, one round of
-each refinement strategy alone (``single_ended``, ``shortcut``, ``untrap``) and one connection round
-as today's reference, each on its own copy of the database, through the real commands (plan, jobs,
-ingest, or one `lfl refine round`): new transition states, new minima and CPU seconds (every process, start-up included, from
-``exploration_rounds``), and transition states per CPU second.
+Part 1 (``--results DIR --landscape NAME``): from a finished workflow run's database, each
+refinement strategy alone (``single_ended``, ``shortcut``, ``untrap``, ``random_start``,
+``random_direction``, ``random_copy``) as one ``lfl refine stage`` of ``--rounds`` rounds (or
+``--budget`` CPU seconds), each on its own copy of the database, and one connection round (plan,
+jobs, ingest: the reference), in the same run: new transition states, new minima and CPU seconds
+(every process, start-up included, from ``exploration_rounds``), transition states per CPU second.
 
-Part 2: process start-up. One round of all three strategies run as separate processes (plan, one per
-job, ingest: the reference) and as one ``lfl refine round`` (the workflow's rule), CPU and wall
-seconds of each on its own copy; then the CPU seconds of an ``lfl`` process that loads nothing (a refine job with
-no share) and of one that loads the landscape's compiled kernels, times the number of jobs of the run
-(its Snakemake benchmark files), as a share of the run's recorded CPU seconds.
+Part 2: process start-up. The CPU seconds of an ``lfl`` process that does nothing (``lfl --help``)
+and of one that loads the landscape's compiled kernels, against the jobs of the run (its Snakemake
+benchmark files): jobs per landscape, and start-up as a share of the run's CPU time.
 
     python bench/bench_refine.py --results /tmp/run/results --landscape D2_n1000_e0_s0_h10_l0.0001_kfull_reduced
 """
@@ -28,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 LFL = str(Path(sys.executable).parent / "lfl")
+STRATEGIES = ("single_ended", "shortcut", "untrap", "random_start", "random_direction", "random_copy")
 
 
 def run(command: list[str]) -> float:
@@ -35,155 +35,147 @@ def run(command: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
+        sys.exit(f"{' '.join(command[:4])} failed:\n{done.stderr[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def last_round(url: str, name: str) -> dict:
-    from lfl.db.store import LandscapeStore
-
-    with LandscapeStore(url) as store:
-        return store.exploration_rounds(store.landscape(name).id)[-1]
-
-
-def refine_settings(strategies: list[str], settings: dict, jobs: int) -> str:
-    return json.dumps({"strategies": strategies, "connect_pairs": 0, "modes": settings["modes"], "jobs": jobs,
-                       "searches_per_round": settings["pairs"],
-                       "shortcut": {"pairs": settings["pairs"], "min_steps": 2},
-                       "untrap": {"pairs": settings["pairs"], "ratio": 0.5}})
-
-
-def one_round(results: Path, name: str, strategy: str, scratch: Path, jobs: int, settings: dict,
-              shape: str = "round", label: str | None = None) -> tuple[dict, float, float]:
-    """(the round's exploration_rounds row, CPU seconds of every process, wall seconds).
-
-    ``shape`` "round": one ``lfl refine round`` process (the workflow's rule); "separate": plan, one
-    process per job and ingest (the workflow's shape before rounds were bundled)."""
-    import time
-
-    folder = scratch / (label or strategy)
-    folder.mkdir()
-    db = folder / "landscapes.sqlite"
-    shutil.copy(results / "landscapes.sqlite", db)
-    url = f"sqlite:///{db}"
-    definition = results / "landscapes" / name / "definition.json"
-    draw_stem = json.loads(definition.read_text())["draw"]
-    dataset = json.loads(definition.read_text())["dataset"]
-    draw = results / "draws" / dataset / f"n{draw_stem['n_data']}_e{draw_stem['error_pct']:g}_s{draw_stem['seed']}.npz"
-    common = ["--landscape", str(definition), "--draw", str(draw)]
-    outs = [str(folder / f"job{j}.npz") for j in range(jobs)]
-    strategies = strategy.split("+")
-    start, cpu = time.perf_counter(), 0.0
-    if strategy == "connect":
-        pairs = str(folder / "pairs.npz")
-        connect = json.dumps({"pairs_per_round": settings["pairs"]})
-        cpu += run([LFL, "connect", "plan", "--db", url, *common, "--settings", connect, "--round", "99",
-                    "--out", pairs])
-        for j, out in enumerate(outs):
-            cpu += run([LFL, "--threads", "1", "connect", "run", *common, "--pairs", pairs, "--settings", connect,
-                        "--job", str(j), "--jobs", str(jobs), "--out", out])
-        cpu += run([LFL, "ingest", "connections", "--db", url, *common, "--receipt", str(folder / "r.json"), *outs])
-    elif shape == "separate":
-        refine = refine_settings(strategies, settings, jobs)
-        tasks = str(folder / "tasks.npz")
-        cpu += run([LFL, "refine", "plan", "--db", url, *common, "--settings", refine, "--round", "99",
-                    "--out", tasks])
-        for j, out in enumerate(outs):
-            cpu += run([LFL, "--threads", "1", "refine", "run", *common, "--tasks", tasks, "--settings", refine,
-                        "--job", str(j), "--jobs", str(jobs), "--out", out])
-        cpu += run([LFL, "ingest", "refinement", "--db", url, *common, "--tasks", tasks, "--settings", refine,
-                    "--receipt", str(folder / "r.json"), *outs])
-    else:
-        refine = refine_settings(strategies, settings, jobs)
-        cpu += run([LFL, "--threads", "1", "refine", "round", "--db", url, *common, "--settings", refine,
-                    "--round", "99", "--workers", str(jobs), "--folder", str(folder),
-                    "--receipt", str(folder / "r.json")])
-    return last_round(url, name), cpu, time.perf_counter() - start
-
-
-def startup_seconds(results: Path, name: str, scratch: Path, repeats: int) -> tuple[float, float]:
-    """CPU seconds of a bare `lfl` job (nothing to load) and of loading the landscape's kernels."""
+def landscape_files(results: Path, name: str) -> list[str]:
     definition = results / "landscapes" / name / "definition.json"
     spec = json.loads(definition.read_text())
     draw = (results / "draws" / spec["dataset"] /
             f"n{spec['draw']['n_data']}_e{spec['draw']['error_pct']:g}_s{spec['draw']['seed']}.npz")
-    import numpy as np
+    return ["--landscape", str(definition), "--draw", str(draw)]
 
-    from lfl.explore.refinement_files import RefinementTasks, save_tasks
 
-    empty = scratch / "empty_tasks.npz"
-    none = np.zeros((0, 1))
-    save_tasks(empty, RefinementTasks.from_tasks([], none, none, {"landscape": name, "round": 0}))
-    bare = [run([LFL, "refine", "run", "--landscape", str(definition), "--draw", str(draw), "--tasks", str(empty),
-                 "--job", "0", "--jobs", "1", "--out", str(scratch / "bare.npz")]) for _ in range(repeats)]
+def copy_database(results: Path, scratch: Path, label: str) -> str:
+    folder = scratch / label
+    folder.mkdir()
+    shutil.copy(results / "landscapes.sqlite", folder / "landscapes.sqlite")
+    return f"sqlite:///{folder / 'landscapes.sqlite'}"
+
+
+def new_rows(url: str, name: str, stage: str, skip: int) -> list[dict]:
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(url) as store:
+        return store.exploration_rounds(store.landscape(name).id, stage)[skip:]
+
+
+def strategy_stage(results: Path, name: str, scratch: Path, strategy: str, args) -> dict:
+    url = copy_database(results, scratch, strategy)
+    before = len(new_rows(url, name, "refine", 0))
+    settings = {"strategies": [strategy], "connect_pairs": 0, "jobs": args.jobs, "max_rounds": args.rounds,
+                "seed": 11, "searches_per_round": args.tasks, "shortcut": {"pairs": args.tasks, "min_steps": 2},
+                "untrap": {"pairs": args.tasks, "ratio": 0.5}, "random_directions": args.tasks,
+                "random_copies": args.tasks, "random_starts": 8 * args.tasks,
+                "saturation": {"rounds": 1}, "cpu_budget": args.budget}
+    cpu = run([LFL, "--threads", "1", "refine", "stage", "--db", url, *landscape_files(results, name),
+               "--settings", json.dumps(settings), "--workers", str(args.jobs),
+               "--receipt", str(scratch / strategy / "stage.json")])
+    return summarise(new_rows(url, name, "refine", before), cpu)
+
+
+def connection_round(results: Path, name: str, scratch: Path, args) -> dict:
+    url = copy_database(results, scratch, "connect")
+    before = len(new_rows(url, name, "connect", 0))
+    folder = scratch / "connect"
+    files = landscape_files(results, name)
+    connect = json.dumps({"pairs_per_round": args.tasks})
+    cpu = 0.0
+    for round_ in range(args.rounds):
+        pairs = str(folder / f"pairs{round_}.npz")
+        outs = [str(folder / f"r{round_}_job{j}.npz") for j in range(args.jobs)]
+        cpu += run([LFL, "connect", "plan", "--db", url, *files, "--settings", connect, "--round", str(90 + round_),
+                    "--out", pairs])
+        for j, out in enumerate(outs):
+            cpu += run([LFL, "--threads", "1", "connect", "run", *files, "--pairs", pairs, "--settings", connect,
+                        "--job", str(j), "--jobs", str(args.jobs), "--out", out])
+        cpu += run([LFL, "ingest", "connections", "--db", url, *files, "--receipt", str(folder / "r.json"), *outs])
+    return summarise(new_rows(url, name, "connect", before), cpu)
+
+
+def summarise(rows: list[dict], process_cpu: float) -> dict:
+    recorded = sum(r["cpu_seconds"] for r in rows)
+    return {"rounds": len(rows), "tasks": sum(r["n_tasks"] for r in rows),
+            "new_ts": sum(r["n_new_transition_states"] for r in rows),
+            "new_minima": sum(r["n_new_minima"] for r in rows), "cpu": recorded, "process_cpu": process_cpu,
+            "coverage": (rows[-1]["minima_coverage"], rows[-1]["transition_states_coverage"]) if rows else (None, None)}
+
+
+def startup_seconds(results: Path, name: str, repeats: int) -> tuple[float, float]:
+    """CPU seconds of a bare `lfl` process (imports only) and of one that loads the landscape's kernels."""
+    files = landscape_files(results, name)
+    bare = [run([LFL, "--help"]) for _ in range(repeats)]
     code = ("import sys; from lfl.landscape import load_landscape; s = load_landscape(sys.argv[1], sys.argv[2]).system();"
             "import numpy as np; x = np.zeros(s.n_dof); s.energy_gradient(x); s.hessian(x)")
-    loaded = [run([sys.executable, "-c", code, str(definition), str(draw)]) for _ in range(repeats)]
+    loaded = [run([sys.executable, "-c", code, files[1], files[3]]) for _ in range(repeats)]
     return min(bare), min(loaded)
 
 
-def benchmark_jobs(results: Path, name: str) -> tuple[int, float]:
-    """(jobs, CPU seconds) of one landscape in Snakemake's benchmark files."""
-    folder = results / "benchmarks" / "landscapes" / name
-    n, total = 0, 0.0
-    for path in folder.glob("*.tsv"):
-        with open(path) as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                n += 1
-                total += float(row["cpu_time"])
-    return n, total
+def benchmark_jobs(results: Path) -> dict[str, tuple[int, float]]:
+    """{landscape: (jobs, CPU seconds)} from the run's Snakemake benchmark files."""
+    jobs: dict[str, tuple[int, float]] = {}
+    for folder in sorted((results / "benchmarks" / "landscapes").glob("*")):
+        n, total = 0, 0.0
+        for path in folder.glob("*.tsv"):
+            with open(path) as handle:
+                for row in csv.DictReader(handle, delimiter="\t"):
+                    n += 1
+                    total += float(row["cpu_time"])
+        jobs[folder.name] = (n, total)
+    return jobs
+
+
+def _fmt(value) -> str:
+    return "  n/a" if value is None else f"{value:5.2f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, required=True, help="results_dir of a finished workflow run")
     parser.add_argument("--landscape", required=True)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--pairs", type=int, default=8, help="tasks per strategy (pairs, or (minimum, mode) searches)")
-    parser.add_argument("--modes", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="workers (and connect jobs)")
+    parser.add_argument("--tasks", type=int, default=8, help="tasks per round of each strategy")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of each strategy (and connection rounds)")
+    parser.add_argument("--budget", type=float, default=None, help="CPU seconds per strategy (stops its rounds)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-strategies", action="store_true", help="part 2 only")
     args = parser.parse_args()
 
     from lfl.db.store import LandscapeStore
 
     url = f"sqlite:///{args.results / 'landscapes.sqlite'}"
     with LandscapeStore(url) as store:
-        record = store.landscape(args.landscape)
-        counts = store.counts(record.id)
-        rows = store.exploration_rounds(record.id)
-    print(f"bench_refine: {args.landscape}: {counts['minima']} minima, {counts['transition_states']} transition "
-          f"states; one round of each strategy alone ({args.pairs} tasks, {args.jobs} jobs), each on a copy")
-    print(f"{'strategy':<14} {'tasks':>5} {'new TS':>6} {'new min':>7} {'CPU s':>7} {'TS / CPU s':>10}")
-    settings = {"pairs": args.pairs, "modes": args.modes}
-    with tempfile.TemporaryDirectory(prefix="lfl-bench-refine-") as scratch:
-        scratch = Path(scratch)
-        for strategy in ("connect", "single_ended", "shortcut", "untrap"):
-            row, _, _ = one_round(args.results, args.landscape, strategy, scratch, args.jobs, settings)
-            rate = row["n_new_transition_states"] / row["cpu_seconds"] if row["cpu_seconds"] else float("nan")
-            label = "connect (ref)" if strategy == "connect" else strategy
-            print(f"{label:<14} {row['n_tasks']:>5} {row['n_new_transition_states']:>6} {row['n_new_minima']:>7} "
-                  f"{row['cpu_seconds']:>7.1f} {rate:>10.3f}")
-        # the same round of all three strategies in the two workflow shapes, each on its own copy
-        every = "single_ended+shortcut+untrap"
-        sep, sep_cpu, sep_wall = one_round(args.results, args.landscape, every, scratch, args.jobs, settings,
-                                           shape="separate", label="separate")
-        one, one_cpu, one_wall = one_round(args.results, args.landscape, every, scratch, args.jobs, settings,
-                                           shape="round", label="bundled")
-        bare, loaded = startup_seconds(args.results, args.landscape, scratch, args.repeats)
-    n_jobs, bench_cpu = benchmark_jobs(args.results, args.landscape)
-    recorded = sum(r["cpu_seconds"] for r in rows)
-    same = all(sep[k] == one[k] for k in ("n_tasks", "n_new_minima", "n_new_transition_states"))
-    print(f"one round of {every.replace('+', ', ')} ({args.jobs} jobs): as {args.jobs + 2} processes (plan, "
-          f"jobs, ingest; reference) {sep_cpu:.1f} CPU s, {sep_wall:.1f} s wall; as one `lfl refine round` "
-          f"{one_cpu:.1f} CPU s ({one_cpu / max(sep_cpu, 1e-9):.2f} x), {one_wall:.1f} s wall "
-          f"({one_wall / max(sep_wall, 1e-9):.2f} x); same new minima and transition states: {same}")
-    print(f"start-up per process: {bare:.2f} CPU s bare (imports, nothing loaded), {loaded:.2f} CPU s with the "
+        counts = store.counts(store.landscape(args.landscape).id)
+    if not args.skip_strategies:
+        print(f"bench_refine: {args.landscape}: {counts['minima']} minima, {counts['transition_states']} transition "
+              f"states; each strategy alone, {args.rounds} round(s) of {args.tasks} tasks "
+              f"(random_start: {8 * args.tasks}), {args.jobs} workers, each on a copy of the database")
+        print(f"{'strategy':<16} {'rounds':>6} {'tasks':>5} {'new TS':>6} {'new min':>7} {'CPU s':>7} "
+              f"{'TS / CPU s':>10} {'vs ref':>7} {'cov min':>7} {'cov TS':>7}")
+        with tempfile.TemporaryDirectory(prefix="lfl-bench-refine-") as scratch:
+            scratch = Path(scratch)
+            reference = connection_round(args.results, args.landscape, scratch, args)
+            ref_rate = reference["new_ts"] / reference["cpu"] if reference["cpu"] else float("nan")
+            for label, row in [("connect (ref)", reference)] + [
+                    (s, strategy_stage(args.results, args.landscape, scratch, s, args)) for s in STRATEGIES]:
+                rate = row["new_ts"] / row["cpu"] if row["cpu"] else float("nan")
+                print(f"{label:<16} {row['rounds']:>6} {row['tasks']:>5} {row['new_ts']:>6} {row['new_minima']:>7} "
+                      f"{row['cpu']:>7.1f} {rate:>10.3f} {rate / ref_rate if ref_rate else float('nan'):>6.2f}x "
+                      f"{_fmt(row['coverage'][0]):>7} {_fmt(row['coverage'][1]):>7}")
+    bare, loaded = startup_seconds(args.results, args.landscape, args.repeats)
+    jobs = benchmark_jobs(args.results)
+    print(f"start-up per process: {bare:.2f} CPU s bare (`lfl --help`: imports), {loaded:.2f} CPU s with the "
           f"landscape's compiled kernels loaded (warm cache; best of {args.repeats})")
-    print(f"the run of {args.landscape}: {n_jobs} jobs with benchmark files, {bench_cpu:.1f} CPU s in them, "
-          f"{recorded:.1f} CPU s in exploration_rounds; start-up at most {n_jobs * loaded:.1f} CPU s = "
-          f"{100 * n_jobs * loaded / max(bench_cpu, 1e-9):.0f} % of the benchmarked CPU time "
-          f"(at least {100 * n_jobs * bare / max(bench_cpu, 1e-9):.0f} %)")
+    total_jobs = sum(n for n, _ in jobs.values())
+    total_cpu = sum(c for _, c in jobs.values())
+    for name, (n, cpu) in jobs.items():
+        print(f"  {name}: {n} jobs, {cpu:.1f} CPU s; start-up at most {n * loaded:.1f} CPU s "
+              f"({100 * n * loaded / max(cpu, 1e-9):.0f} %)")
+    print(f"the run: {total_jobs} landscape jobs, {total_cpu:.1f} CPU s; start-up at most "
+          f"{100 * total_jobs * loaded / max(total_cpu, 1e-9):.0f} % (at least "
+          f"{100 * total_jobs * bare / max(total_cpu, 1e-9):.0f} %) of it")
     return 0
 
 

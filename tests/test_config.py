@@ -59,8 +59,13 @@ def test_study_configs_are_valid():
         (lambda c: c["studies"]["label_noise_D2"].update(refine={"max_rounds": 2, "saturation": {"rounds": 3}}),
          "refine.saturation.rounds", "a criterion that can hold"),
         (lambda c: c["studies"]["label_noise_D2"].update(
-            refine={"saturation": {"max_new_transition_states": 0}}), "refine.saturation.max_new_transition_states",
-         "minimum"),
+            refine={"saturation": {"max_new_points": 0}}), "refine.saturation.max_new_points", "minimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(
+            refine={"saturation": {"coverage": 1.5}}), "refine.saturation.coverage", "maximum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(refine={"cpu_budget": -1}), "refine.cpu_budget",
+         "exclusiveMinimum"),
+        (lambda c: c["studies"]["label_noise_D2"].update(identity={"energy_only_tol": 0}), "identity.energy_only_tol",
+         "exclusiveMinimum"),
     ],
 )
 def test_bad_config_names_key_and_rule(config, mutate, key, rule):

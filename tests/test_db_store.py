@@ -230,10 +230,13 @@ def test_the_example_queries_of_the_docs_run(store, make_spec):
     rng = np.random.default_rng(7)
     land = store.get_or_create_landscape(make_spec())
     ids = store.ingest(land.id, minima=MinimaBatch(*random_minima(rng, 20))).minimum_ids
-    store.ingest(land.id, transition_states=TransitionStateBatch(rng.uniform(2, 3, 10), rng.normal(size=(10, 12)), ids[:10], ids[10:]))
+    ts_ids = store.ingest(land.id, transition_states=TransitionStateBatch(
+        rng.uniform(2, 3, 10), rng.normal(size=(10, 12)), ids[:10], ids[10:])).ts_ids.tolist()
     for split in ("train", "test"):
         store.write_metrics(ids, split, "auc", rng.uniform(size=20))
-    store.record_round(land.id, stage="basin-hopping", step="run0_chunk0", n_tasks=20, cpu_seconds=1.5)
+    store.record_round(land.id, stage="basin-hopping", step="run0_chunk0", n_tasks=20, cpu_seconds=1.5,
+                       minimum_sightings=[(i, "basin-hopping") for i in ids.tolist()],
+                       ts_sightings=[(i, "random-copy") for i in ts_ids + ts_ids[:3]])
     queries = [q.replace("D2_n1000_e10", land.name) for q in re.findall(r"```sql\n(.*?)```", DOCS.read_text(), flags=re.S)]
     assert len(queries) >= 5
     with store.engine.connect() as conn:

@@ -165,11 +165,15 @@ def test_discovery_curve_by_hand(tmp_path):
 
     rows = [dict(stage="basin-hopping", cpu_seconds=2.0, n_minima=5, n_transition_states=0, saturated=None),
             dict(stage="connect", cpu_seconds=1.5, n_minima=7, n_transition_states=6, saturated=None),
-            dict(stage="refine", cpu_seconds=0.5, n_minima=7, n_transition_states=9, saturated=False),
-            dict(stage="refine", cpu_seconds=0.25, n_minima=7, n_transition_states=9, saturated=True)]
+            dict(stage="refine", cpu_seconds=0.5, n_minima=7, n_transition_states=9, saturated=False,
+                 minima_estimate=8.0, minima_estimate_low=7.1, minima_estimate_high=15.0),
+            dict(stage="refine", cpu_seconds=0.25, n_minima=7, n_transition_states=9, saturated=True,
+                 minima_estimate=7.2, minima_estimate_low=7.0, minima_estimate_high=9.0)]
     curve = discovery_curve(rows)
     assert curve["cpu_seconds"].tolist() == [2.0, 3.5, 4.0, 4.25]
     assert curve["n_transition_states"].tolist() == [0, 6, 9, 9] and curve["saturated_at"] == 3
+    np.testing.assert_array_equal(curve["minima_estimate"], [np.nan, np.nan, 8.0, 7.2])
+    assert np.isnan(curve["transition_states_estimate_high"]).all()
     assert discovery_curve([])["saturated_at"] is None
     written = save_figure(plot_discovery_curves({"a": curve, "empty": discovery_curve([])}, title="t"),
                           tmp_path / "curve")

@@ -142,3 +142,19 @@ def test_finite_strategies_alone_end_exhausted_never_saturated(surface):
     assert why == "exhausted" and rows[-1]["n_tasks"] == 0
     assert all(r["transition_states_coverage"] is None for r in rows)
     assert len(saddles) == 12 and all(index_of(known_saddles, x) is not None for x in saddles)
+
+
+def test_a_search_along_a_stiff_mode_climbs_that_mode(surface):
+    """Mode-following: from a minimum, the search along its k-th mode (a well's axis, stiffer than
+    the three harmonic modes) ends on the saddle of that well, not on anything of the softest mode."""
+    system, known_minima, known_saddles = surface
+    x_min = known_minima[5]
+    _, vectors = np.linalg.eigh(system.hessian(x_min))
+    for mode in (3, 4, 5):
+        axis = int(np.argmax(np.abs(vectors[:, mode])))
+        result = single_ended_search(system, x_min, [mode], ConnectSettings(single_ended_step=0.05))
+        assert result.transition_states, f"mode {mode}: nothing found"
+        for ts in result.transition_states:
+            assert index_of(known_saddles, ts.x) is not None
+            moved = np.flatnonzero(np.abs(ts.x - x_min) > 1e-6)
+            assert moved.tolist() == [axis]

@@ -169,3 +169,15 @@ def test_canonical_form_fixes_signs_and_sorts():
     largest = received[np.arange(received.shape[0]), np.argmax(np.abs(received), axis=1)]
     assert np.all(largest > 0)
     assert np.all(np.diff(b1) >= 0)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_system_random_copy_is_a_uniform_group_element_applied(name):
+    """MLPSystem.random_copy (the refinement's random symmetric partners) against this file's own
+    construction from the same random stream: the same copy, the same energy, the same orbit."""
+    system = make_system(name)
+    x = system.random_weights(np.random.default_rng(7), 1.0)
+    copy = system.random_copy(x, np.random.default_rng(8))
+    np.testing.assert_array_equal(copy, random_copy(system, x, np.random.default_rng(8)))
+    assert system.energy(copy) == pytest.approx(system.energy(x), rel=1e-13)
+    assert np.array_equal(system.canonical(copy), system.canonical(x)) and not np.allclose(copy, x)

@@ -78,60 +78,92 @@ def test_connection_rounds_join_the_landscape(connected_run):
     engine.dispose()
     assert reached == total == ktn.n_minima
     assert np.all(ts_table["energy"] > ktn.minimum_energies.min())
-    # the last round plans nothing once the landscape is connected: its jobs and ingest short-cut,
-    # and its receipt still reads the database
-    last = folder / "connect" / "round2"
-    assert len(load_pairs(last / "pairs.npz")) == 0
-    assert all(load_records(job).n_attempts == 0 for job in last.glob("job*.npz"))
-    receipt = json.loads((last / "ingested.json").read_text())
+    # the stage stops once a round plans nothing (connected), or after its rounds; its receipt says so
+    receipt = json.loads((folder / "connect" / "stage.json").read_text())
     assert receipt["connected"] is True and receipt["counts_after"]["minima"] == ktn.n_minima
-
-
-def test_killed_connect_job_leaves_nothing_and_a_rerun_duplicates_nothing(connected_run):
-    tmp_path = connected_run
-    url = f"sqlite:///{tmp_path}/results/landscapes.sqlite"
-    folder = tmp_path / "results" / "landscapes" / LANDSCAPE
-    definition, draw = folder / "definition.json", tmp_path / "results/draws/D2/n50_e0_s0.npz"
-    round0 = folder / "connect" / "round0"
-    planned = load_pairs(round0 / "pairs.npz")
-    assert len(planned) >= 1
     with LandscapeStore(url) as store:
-        before = store.counts(store.landscape(LANDSCAPE).id)
+        rows = store.exploration_rounds(store.landscape(LANDSCAPE).id, "connect")
+    assert receipt["rounds"] == len(rows) <= 3 and [r["round"] for r in rows] == list(range(len(rows)))
+    assert len(rows) == 3 or rows[-1]["n_tasks"] == 0
+    assert sum(r["n_new_transition_states"] for r in rows) == ktn.n_transition_states
 
-    # A connect job with far more work than it gets time for, killed mid-run: no output, no temp file.
-    repeat = 20000  # ~0.01 s an attempt on this tiny network: minutes of work
-    long_pairs = PlannedPairs(
-        np.tile(planned.min1_ids, repeat), np.tile(planned.min2_ids, repeat),
-        np.tile(planned.coords1, (repeat, 1)), np.tile(planned.coords2, (repeat, 1)), planned.metadata,
-    )
-    save_pairs(tmp_path / "long_pairs.npz", long_pairs)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    command = [sys.executable, "-m", "lfl", "--threads", "1", "connect", "run", "--landscape", str(definition),
-               "--draw", str(draw), "--pairs", str(tmp_path / "long_pairs.npz"), "--out", str(scratch / "job0.npz")]
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    time.sleep(6.0)
-    assert process.poll() is None, "the long connect job ended before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
+
+def _stage(tmp_path, db, receipt, workers=2):
+    folder = tmp_path / "results" / "landscapes" / LANDSCAPE
+    return [sys.executable, "-m", "lfl", "--threads", "1", "connect", "stage", "--db", f"sqlite:///{db}",
+            "--landscape", str(folder / "definition.json"), "--draw", str(tmp_path / "results/draws/D2/n50_e0_s0.npz"),
+            "--settings", json.dumps({"rounds": 3, "jobs": 2, "pairs_per_round": 4}), "--workers", str(workers),
+            "--receipt", str(receipt)]
+
+
+def _content(db):
+    with LandscapeStore(f"sqlite:///{db}") as store:
+        record = store.landscape(LANDSCAPE)
+        ktn = store.load_ktn(record.id)
+        rounds = [(r["stage"], r["round"], r["n_tasks"], r["n_new_minima"], r["n_new_transition_states"])
+                  for r in store.exploration_rounds(record.id)]
+        attempts = store.connect_attempts(record.id)
+        return (store.counts(record.id), sorted(np.round(ktn.minimum_energies, 12).tolist()),
+                sorted(np.round(ktn.ts_energies, 12).tolist()), rounds, sorted(attempts.outcomes),
+                sorted(store.sighting_abundances(record.id, "transition_state", independent_only=False)))
+
+
+def test_killed_connect_stage_duplicates_nothing_and_workers_change_nothing(tmp_path):
+    import shutil
+
+    result = run_snakemake(tmp_path, connect_config(rounds=0), env={"LFL_DB_URL": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    start = tmp_path / "results" / "landscapes.sqlite"
+    dbs = {name: tmp_path / f"{name}.sqlite" for name in ("one", "two", "killed", "by_hand")}
+    for db in dbs.values():
+        shutil.copy(start, db)
+    for name, workers in (("one", 1), ("two", 2)):
+        done = subprocess.run(_stage(tmp_path, dbs[name], tmp_path / f"{name}.json", workers), capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    one = _content(dbs["one"])
+    assert one == _content(dbs["two"]) and one[0]["transition_states"] >= 1
+
+    # SIGKILL the stage while it waits to write its first round (the test holds the write lock): nothing
+    # of the round is stored, and a rerun finishes the stage with nothing twice
+    import sqlite3
+
+    receipt = tmp_path / "killed.json"
+    lock = sqlite3.connect(dbs["killed"], isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    process = subprocess.Popen(_stage(tmp_path, dbs["killed"], receipt), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(6.0)  # start-up, planning and the round's searches take about 3 s here; then it waits
+    assert process.poll() is None, "the stage ended although it could not write"
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert list(scratch.iterdir()) == []
+    lock.execute("ROLLBACK")
+    lock.close()
+    assert not receipt.exists()
+    with LandscapeStore(f"sqlite:///{dbs['killed']}") as store:
+        assert store.exploration_rounds(store.landscape(LANDSCAPE).id, "connect") == []
+    done = subprocess.run(_stage(tmp_path, dbs["killed"], receipt), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _content(dbs["killed"]) == one
 
-    # The round's real job, rerun: the same attempts and transition states as the file Snakemake kept.
-    rerun = subprocess.run(
-        [*command[:12], str(round0 / "pairs.npz"), "--job", "0", "--jobs", "2", "--out", str(scratch / "job0.npz")],
-        capture_output=True, text=True,
-    )
-    assert rerun.returncode == 0, rerun.stderr
-    kept, again = load_records(round0 / "job0.npz"), load_records(scratch / "job0.npz")
-    for name in ("attempt_min1", "attempt_min2", "attempt_outcome", "ts_energy"):
-        np.testing.assert_array_equal(kept.arrays[name], again.arrays[name])
-
-    # An ingest killed after its commit reruns: nothing is stored twice, attempts included.
-    results = sorted(str(p) for p in round0.glob("job*.npz"))
-    ingest = [sys.executable, "-m", "lfl", "--threads", "1", "ingest", "connections", "--db", url, "--landscape",
-              str(definition), "--draw", str(draw), "--receipt", str(scratch / "receipt.json"), *results]
+    # the same round by hand (plan, two jobs, ingest), ingested twice: nothing is stored twice
+    folder = tmp_path / "results" / "landscapes" / LANDSCAPE
+    url = f"sqlite:///{dbs['by_hand']}"
+    files = ["--landscape", str(folder / "definition.json"), "--draw", str(tmp_path / "results/draws/D2/n50_e0_s0.npz")]
+    lfl = [sys.executable, "-m", "lfl", "--threads", "1"]
+    settings = json.dumps({"pairs_per_round": 4})
+    steps = [[*lfl, "connect", "plan", "--db", url, *files, "--settings", settings, "--out", str(tmp_path / "p.npz")]]
+    steps += [[*lfl, "connect", "run", *files, "--pairs", str(tmp_path / "p.npz"), "--settings", settings,
+               "--job", str(j), "--jobs", "2", "--out", str(tmp_path / f"j{j}.npz")] for j in range(2)]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert len(load_pairs(tmp_path / "p.npz")) >= 1
+    ingest = [*lfl, "ingest", "connections", "--db", url, *files, "--receipt", str(tmp_path / "r.json"),
+              str(tmp_path / "j0.npz"), str(tmp_path / "j1.npz")]
+    counts = []
     for _ in range(2):
         done = subprocess.run(ingest, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-    with LandscapeStore(url) as store:
-        assert store.counts(store.landscape(LANDSCAPE).id) == before
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts.append(_content(dbs["by_hand"]))
+    assert counts[0] == counts[1] and counts[0][0]["transition_states"] >= 1

@@ -64,8 +64,8 @@ def chunk_path(landscape, run, chunk):
     return f"{R}/landscapes/{landscape}/minima/run{run}_chunk{chunk}.npz"
 
 
-def receipt_path(landscape, run, chunk):
-    return f"{R}/landscapes/{landscape}/ingested/run{run}_chunk{chunk}.json"
+def minima_receipt(landscape):
+    return f"{R}/landscapes/{landscape}/ingested/minima.json"
 
 
 def chunks_of(landscape):
@@ -81,4 +81,4 @@ def previous_chunk(wildcards):
 
 
 def minima_receipts():
-    return [receipt_path(name, run, chunk) for name in LANDSCAPES for run, chunk in chunks_of(name)]
+    return [minima_receipt(name) for name in LANDSCAPES]

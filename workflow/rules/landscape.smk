@@ -1,4 +1,6 @@
-# Landscape stage: a definition per landscape, basin-hopping chunks per run, one ingest per chunk.
+# Landscape stage: a definition per landscape, basin-hopping chunks per run, one ingest of every chunk
+# (one step per chunk in exploration_rounds; chunks already recorded are skipped, so more steps or runs
+# later ingest only the new chunks).
 import json
 
 wildcard_constraints:
@@ -46,17 +48,17 @@ rule ingest_minima:
     input:
         definition=definition_path("{landscape}"),
         draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
-        chunk=chunk_path("{landscape}", "{run}", "{chunk}"),
+        chunks=lambda wildcards: [chunk_path(wildcards.landscape, run, chunk) for run, chunk in chunks_of(wildcards.landscape)],
     output:
-        receipt_path("{landscape}", "{run}", "{chunk}"),
+        minima_receipt("{landscape}"),
     params:
         db=DB_ARGUMENT,
     resources:
         db_writer=1,
     log:
-        f"{R}/logs/landscapes/{{landscape}}/ingest_run{{run}}_chunk{{chunk}}.log",
+        f"{R}/logs/landscapes/{{landscape}}/ingest_minima.log",
     benchmark:
-        f"{R}/benchmarks/landscapes/{{landscape}}/ingest_run{{run}}_chunk{{chunk}}.tsv"
+        f"{R}/benchmarks/landscapes/{{landscape}}/ingest_minima.tsv"
     shell:
         "lfl --threads 1 ingest minima {params.db} --landscape {input.definition} --draw {input.draw} "
-        "--receipt {output} {input.chunk} 2> {log}"
+        "--receipt {output} {input.chunks} 2> {log}"

@@ -20,8 +20,7 @@ def refinement_done_path(landscape):
 
 def connected_receipts(landscape):
     """The files after which the connection rounds are over (basin-hopping's, without any)."""
-    rounds = connect_rounds(landscape)
-    return [round_receipt(landscape, rounds - 1)] if rounds else minima_receipts_of(landscape)
+    return [connect_receipt(landscape)] if connect_rounds(landscape) else [minima_receipt(landscape)]
 
 
 def final_receipts(landscape):

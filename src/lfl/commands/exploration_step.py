@@ -95,7 +95,7 @@ def attempt_label(record, k: int, effort: str | None) -> tuple[str, str]:
     if kind == "single_ended":
         mode = int(a["attempt_mode"][k])
         return SINGLE_ENDED_METHOD.format(mode=mode), f"single-ended minimum {min1} mode {mode}"
-    origin = f"refine {effort} round {meta.get('round')}"
+    origin = f"{meta.get('stage', 'refine')} {effort} round {meta.get('round')}"
     method = {"connect": "dneb+hybrid-ef", "random_direction": "random-direction hybrid-ef"}.get(
         kind, f"{kind.replace('_', '-')} dneb+hybrid-ef")
     return method, f"{origin} task {int(a['attempt_index'][k])}: {min1}-{min2}"

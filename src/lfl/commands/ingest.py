@@ -46,8 +46,10 @@ def write_receipt(path, receipt: dict) -> None:
 
 
 def run_ingest_minima(args: argparse.Namespace) -> int:
-    import numpy as np
-
+    """One exploration step per chunk file, each in its own transaction with its sightings; a chunk
+    whose step is recorded already is skipped (more runs or steps later ingest only the new chunks)."""
+    from lfl import compile_time
+    from lfl.commands.exploration_step import effort_key
     from lfl.db.batches import MinimaBatch
     from lfl.db.store import LandscapeStore
     from lfl.explore.chunks import load_chunk
@@ -58,47 +60,54 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
     landscape = load_landscape(args.landscape, args.draw)
     system = landscape.system()
     chunks = [load_chunk(path) for path in args.chunks]  # read (and validate) everything before writing
-    batch = MinimaBatch(
-        energies=np.concatenate([c.energies for c in chunks]),
-        coords=np.concatenate([c.coords.reshape(-1, system.n_dof) for c in chunks]),
-        rms_grad=np.concatenate([c.rms_gradient for c in chunks]),
-        n_neg_eig=np.concatenate([c.n_negative for c in chunks]),
-        log_prod_pos_eig=np.concatenate([c.log_prod_positive for c in chunks]),
-        found_by="basin-hopping",
-        source=", ".join(args.chunks),
-    )
-    from lfl import compile_time
-    from lfl.commands.exploration_step import effort_key
-
     definition = landscape.definition
-    effort = effort_key(definition["basin_hopping"], definition["minimiser"])
+    # more runs or steps are more of the same effort (new chunks); any other setting is another effort
+    bh = {k: v for k, v in definition["basin_hopping"].items() if k not in ("runs", "steps")}
+    effort = effort_key(bh, definition["minimiser"])
     url = resolve_url(args)
+    n_minima = n_new = 0
+    skipped = []
+    cpu_before = compile_before = 0.0  # the first chunk ingested carries this process's start-up
     with LandscapeStore(url, create=True) as store:
         record = store.get_or_create_landscape(landscape.database_spec())
-        step = ", ".join(Path(path).stem for path in args.chunks) + f" @{effort}"
-        n_quenches = sum(int(c.metadata.get("n_quenches", 0)) for c in chunks)
-        with store.transaction(record.id):
-            result = store.ingest(record.id, minima=batch, distance=system.distance)
-            store.record_round(
-                record.id, stage="basin-hopping", step=step, n_tasks=n_quenches, effort=effort,
-                cpu_seconds=sum(c.metadata.get("cpu_seconds", 0.0) for c in chunks) + process_cpu_seconds(),
-                compile_seconds=sum(c.metadata.get("compile_seconds", 0.0) for c in chunks)
-                + compile_time.compile_seconds(),
-                minimum_sightings=[(i, "basin-hopping") for i in result.minimum_ids.tolist()],
+        recorded = {r["step"] for r in store.exploration_rounds(record.id, "basin-hopping")}
+        for path, chunk in zip(args.chunks, chunks):
+            step = f"{Path(path).stem} @{effort}"
+            if step in recorded:
+                skipped.append(path)
+                continue
+            batch = MinimaBatch(
+                energies=chunk.energies, coords=chunk.coords.reshape(-1, system.n_dof), rms_grad=chunk.rms_gradient,
+                n_neg_eig=chunk.n_negative, log_prod_pos_eig=chunk.log_prod_positive, found_by="basin-hopping",
+                source=path,
             )
+            with store.transaction(record.id):
+                result = store.ingest(record.id, minima=batch, distance=system.distance)
+                store.record_round(
+                    record.id, stage="basin-hopping", step=step, n_tasks=int(chunk.metadata.get("n_quenches", 0)),
+                    effort=effort,
+                    cpu_seconds=chunk.metadata.get("cpu_seconds", 0.0) + process_cpu_seconds() - cpu_before,
+                    compile_seconds=chunk.metadata.get("compile_seconds", 0.0) + compile_time.compile_seconds()
+                    - compile_before,
+                    minimum_sightings=[(i, "basin-hopping") for i in result.minimum_ids.tolist()],
+                )
+            cpu_before, compile_before = process_cpu_seconds(), compile_time.compile_seconds()
+            n_minima += len(batch)
+            n_new += result.n_new_minima
         counts = store.counts(record.id)
     receipt = {
         "landscape": landscape.name,
         "landscape_id": record.id,
         "database": mask_url(url),
         "files": list(args.chunks),
-        "n_minima_in_files": len(batch),
-        "n_new_minima": result.n_new_minima,
+        "already_recorded": skipped,
+        "n_minima_in_files": n_minima,
+        "n_new_minima": n_new,
         "counts_after": counts,
     }
     write_receipt(args.receipt, receipt)
-    log.info("%s: %d minima in %d file(s), %d new; the landscape now holds %s (%s)", landscape.name, len(batch),
-             len(chunks), result.n_new_minima, counts, mask_url(url))
+    log.info("%s: %d minima in %d new chunk file(s) (%d recorded before), %d new; the landscape now holds %s (%s)",
+             landscape.name, n_minima, len(chunks) - len(skipped), len(skipped), n_new, counts, mask_url(url))
     return 0
 
 

@@ -184,122 +184,6 @@ def plan_round(landscape, system, store, record, settings: dict, connect: dict, 
     return planned
 
 
-# The forked workers' context, set by the stage before its pool starts (inherited, never pickled).
-_CONTEXT: dict = {}
-
-
-def _run_task(k: int, kind: str, mode: int, coords1, coords2) -> tuple:
-    """One search in a worker: (k, result, seconds, CPU seconds, compile seconds). Pure and seeded by
-    its task: the same task gives the same result in any worker."""
-    from lfl import compile_time
-    from lfl.errors import LflError
-    from lfl.explore.transition_states import ConnectionResult
-
-    system, options, settings, quench, verify = (_CONTEXT[name] for name in ("system", "options", "settings",
-                                                                             "quench", "verify"))
-    started, cpu, compiled = time.perf_counter(), time.process_time(), compile_time.compile_seconds()
-    try:
-        if kind == "random_start":
-            res = quench(coords1)
-            n_neg, _, log_prod = verify(res.x)
-            result = (res, int(n_neg), float(log_prod))
-        elif kind in ("single_ended", "random_direction"):
-            from lfl.explore.single_ended import single_ended_search
-
-            if kind == "single_ended":
-                result = single_ended_search(system, coords1, [mode], options, step=settings["single_ended_step"])
-            else:
-                result = single_ended_search(system, coords1, [0], options, step=settings["random_direction_step"],
-                                             directions=coords2[None, :])
-        else:
-            from lfl.explore.transition_states import connect_pair
-
-            if kind == "random_copy":  # the copy as drawn: aligning it would undo the draw
-                from dataclasses import replace
-
-                options = replace(options, dneb=replace(options.dneb, align=False))
-            result = connect_pair(system, coords1, coords2, options)
-    except LflError as exc:  # e.g. the two ends are one minimum: a failed attempt, not a failed stage
-        log.warning("task %d (%s): %s", k, kind, exc)
-        result = ConnectionResult([], [], False, False, "error", {})
-    return (k, result, time.perf_counter() - started, time.process_time() - cpu,
-            compile_time.compile_seconds() - compiled)
-
-
-def _records(tasks, outcomes: list[tuple], n_dof: int, metadata: dict):
-    """The round's results in the connect jobs' records format, random-start quenches as quench_*."""
-    import numpy as np
-
-    from lfl.explore.connection_files import records_from_results
-
-    attempts, quenches = [], {name: [] for name in ("coords", "energy", "rms_gradient", "n_negative",
-                                                    "log_prod_positive", "task")}
-    attempt_tasks = []
-    for k, result, seconds, _, _ in outcomes:
-        if tasks.kind(k) == "random_start":
-            if not isinstance(result, tuple):
-                continue  # the quench failed outright
-            res, n_neg, log_prod = result
-            if res.success and n_neg == 0:  # a verified minimum; anything else is no sighting
-                for name, value in (("coords", res.x), ("energy", res.energy), ("rms_gradient", res.rms_gradient),
-                                    ("n_negative", n_neg), ("log_prod_positive", log_prod), ("task", k)):
-                    quenches[name].append(value)
-            continue
-        attempts.append((int(tasks.min1_ids[k]), int(tasks.min2_ids[k]), result, seconds))
-        attempt_tasks.append(k)
-    records = records_from_results(attempts, n_dof, metadata)
-    index = np.array(attempt_tasks, dtype=np.int64)
-    records.arrays["attempt_task"] = tasks.task_codes[index]
-    records.arrays["attempt_mode"] = tasks.modes[index]
-    records.arrays["attempt_index"] = index
-    records.arrays["quench_coords"] = np.array(quenches["coords"], dtype=np.float64).reshape(-1, n_dof)
-    records.arrays["quench_n_negative"] = np.array(quenches["n_negative"], dtype=np.int64)
-    records.arrays["quench_task"] = np.array(quenches["task"], dtype=np.int64)
-    for name in ("energy", "rms_gradient", "log_prod_positive"):
-        records.arrays[f"quench_{name}"] = np.array(quenches[name], dtype=np.float64)
-    return records
-
-
-class _Searches:
-    """Runs a round's tasks in the calling process (one worker) or a pool of forked workers, kept for
-    the whole stage (started once: the kernels compiled in this process come with the fork)."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool = None
-
-    def run(self, tasks) -> list[tuple]:
-        arguments = [(k, tasks.kind(k), int(tasks.modes[k]), tasks.coords1[k], tasks.coords2[k])
-                     for k in range(len(tasks))]
-        if self.workers == 1 or len(arguments) <= 1:
-            # in this process: its CPU and compile seconds are counted with the round's planning
-            return [(k, result, seconds, 0.0, 0.0) for k, result, seconds, _, _ in (_run_task(*a) for a in arguments)]
-        if self.pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-        from concurrent.futures.process import BrokenProcessPool
-
-        from lfl.errors import LflError
-
-        futures = [self.pool.submit(_run_task, *a) for a in arguments]
-        try:
-            return sorted((f.result() for f in futures), key=lambda outcome: outcome[0])
-        except BrokenProcessPool:
-            raise LflError("a search worker died (killed, or out of memory); nothing of this round was "
-                           "written: run the stage again") from None
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-
-def _warm_up(system, quench, verify, coords) -> None:
-    """Load the compiled kernels in this process before the workers fork, so that they share them."""
-    verify(quench(coords[0]).x)
-
-
 def _prepare(args: argparse.Namespace):
     from lfl.commands.connect import connect_settings, parse_settings
     from lfl.landscape import load_landscape
@@ -328,10 +212,9 @@ def run_stage(args: argparse.Namespace) -> int:
     from lfl import compile_time
     from lfl.atomic import atomic_path
     from lfl.commands.exploration_step import ingest_step
+    from lfl.commands.search_pool import SearchPool, round_records
     from lfl.db.store import LandscapeStore
     from lfl.errors import LflError
-    from lfl.explore.eigenvector_following import hessian_index
-    from lfl.explore.network_quench import make_quench, quench_settings
     from lfl.explore.saturation import process_cpu_seconds, stop_reason
     from lfl.logs import mask_url
 
@@ -341,57 +224,46 @@ def run_stage(args: argparse.Namespace) -> int:
     effort = refine_effort(settings, connect)
     rule = criterion(settings)
     url = resolve_url(args)
-    system = landscape.system()
-    quench = make_quench(system, *quench_settings(landscape.definition["minimiser"]))
 
-    def verify(x):
-        return hessian_index(system, x, dense_max=1000)
+    def stop(rows):
+        if settings["max_rounds"] == 0:
+            return "max_rounds"
+        return stop_reason(rows, rule, max_rounds=settings["max_rounds"], cpu_budget=settings["cpu_budget"])
 
-    _CONTEXT.update(system=system, options=options, settings=settings, quench=quench, verify=verify)
-    searches = _Searches(args.workers)
-    stopped = None
-    try:
-        with LandscapeStore(url) as store:
-            record = store.landscape(landscape.name)
+    with SearchPool(landscape, options, settings, args.workers) as searches, LandscapeStore(url) as store:
+        system = searches.system
+        record = store.landscape(landscape.name)
 
-            def rounds_so_far():
-                return [r for r in store.exploration_rounds(record.id, "refine") if r["effort"] == effort]
+        def rounds_so_far():
+            return [r for r in store.exploration_rounds(record.id, "refine") if r["effort"] == effort]
 
+        rows = rounds_so_far()
+        stopped = stop(rows)
+        cpu_before = compile_before = 0.0  # the first round run here carries this process's start-up
+        while stopped is None:
+            round_ = len(rows)
+            tasks = plan_round(landscape, system, store, record, settings, connect, round_, effort)
+            outcomes = searches.run(tasks)
+            records = round_records(tasks, outcomes, system.n_dof,
+                                    {"landscape": landscape.name, "round": round_, "stage": "refine"})
+            # this process's share (planning, ingest, searches run here) plus the workers' searches
+            cpu = process_cpu_seconds() - cpu_before + sum(o[3] for o in outcomes)
+            compiled = compile_time.compile_seconds() - compile_before + sum(o[4] for o in outcomes)
+            row, found = ingest_step(store, record.id, system, [records], stage="refine",
+                                     step=f"round {round_} @{effort}", round_=round_, effort=effort,
+                                     n_tasks=len(tasks), cpu_seconds=cpu, compile_seconds=compiled,
+                                     found_by="refinement", source=f"refinement round {round_} ({effort})")
             rows = rounds_so_far()
-            if settings["max_rounds"] == 0:
-                stopped = "max_rounds"
-            else:
-                stopped = stop_reason(rows, rule, max_rounds=settings["max_rounds"], cpu_budget=settings["cpu_budget"])
-            warm = False
-            cpu_before = compile_before = 0.0  # the first round run here carries this process's start-up
-            while stopped is None:
-                round_ = len(rows)
-                tasks = plan_round(landscape, system, store, record, settings, connect, round_, effort)
-                if len(tasks) and not warm:
-                    _warm_up(system, quench, verify, tasks.coords1)
-                    warm = True
-                outcomes = searches.run(tasks)
-                records = _records(tasks, outcomes, system.n_dof, {"landscape": landscape.name, "round": round_})
-                # this process's share (planning, ingest, searches run here) plus the workers' searches
-                cpu = process_cpu_seconds() - cpu_before + sum(o[3] for o in outcomes)
-                compiled = compile_time.compile_seconds() - compile_before + sum(o[4] for o in outcomes)
-                row, found = ingest_step(store, record.id, system, [records], stage="refine",
-                                         step=f"round {round_} @{effort}", round_=round_, effort=effort,
-                                         n_tasks=len(tasks), cpu_seconds=cpu, compile_seconds=compiled,
-                                         found_by="refinement", source=f"refinement round {round_} ({effort})")
-                rows = rounds_so_far()
-                stopped = stop_reason(rows, rule, max_rounds=settings["max_rounds"], cpu_budget=settings["cpu_budget"])
-                store.set_saturated(record.id, stage="refine", step=row["step"], saturated=stopped == "saturated",
-                                    stopped=stopped)
-                cpu_before, compile_before = process_cpu_seconds(), compile_time.compile_seconds()
-                log.info("%s refinement round %d: %d task(s), %d new minima, %d new transition states, "
-                         "coverage minima %s, transition states %s; %.1f CPU s%s", landscape.name, round_, len(tasks),
-                         found["n_new_minima"], found["n_new_transition_states"], _fmt(row["minima_coverage"]),
-                         _fmt(row["transition_states_coverage"]), cpu, f"; stopped: {stopped}" if stopped else "")
-            counts = store.counts(record.id)
-            estimates = store.completeness(record.id)
-    finally:
-        searches.close()
+            stopped = stop(rows)
+            store.set_saturated(record.id, stage="refine", step=row["step"], saturated=stopped == "saturated",
+                                stopped=stopped)
+            cpu_before, compile_before = process_cpu_seconds(), compile_time.compile_seconds()
+            log.info("%s refinement round %d: %d task(s), %d new minima, %d new transition states, "
+                     "coverage minima %s, transition states %s; %.1f CPU s%s", landscape.name, round_, len(tasks),
+                     found["n_new_minima"], found["n_new_transition_states"], _fmt(row["minima_coverage"]),
+                     _fmt(row["transition_states_coverage"]), cpu, f"; stopped: {stopped}" if stopped else "")
+        counts = store.counts(record.id)
+        estimates = store.completeness(record.id)
     summary = {
         "landscape": landscape.name, "database": mask_url(url), "effort": effort, "rounds": len(rows),
         "stopped": stopped, "saturated": stopped == "saturated",
