@@ -14,6 +14,7 @@ from lfl.explore.basin_hopping import (
     BasinHoppingReport,
     basin_hopping,
     distinct_minima,
+    distinct_minima_counted,
     metropolis_accept,
     start_walk,
 )
@@ -79,6 +80,9 @@ def test_one_representative_per_symmetry_orbit(system):
         copies.append(type(minimum)(x, minimum.energy, 0.0, 0, 0.0, 0.0, 0))
     kept = distinct_minima([minimum, *copies], energy_tol=1e-7, distance_tol=1e-3, distance=system.distance)
     assert len(kept) == 1
+    _, counts = distinct_minima_counted([minimum, *copies], energy_tol=1e-7, distance_tol=1e-3,
+                                        distance=system.distance)
+    assert counts.tolist() == [6]  # the minimum and its five copies: six sightings of one minimum
     raw = distinct_minima([minimum, *copies], energy_tol=1e-7, distance_tol=1e-3, distance=None)
     assert len(raw) > 1  # counted raw, the copies are different weight vectors
 

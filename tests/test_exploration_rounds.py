@@ -155,8 +155,14 @@ def test_energy_only_and_degenerate_counts_by_hand(db_url, make_spec):
     engine = create_engine(db_url)
     with engine.connect() as conn:  # the same in SQL, as docs/database.md shows it
         degenerate = conn.execute(text("SELECT COUNT(*) FROM transition_states WHERE min1_id = min2_id")).scalar()
+        per_minimum = conn.execute(text(
+            "SELECT energy, n_transition_states, n_degenerate_transition_states FROM minima_with_metrics "
+            "ORDER BY energy")).all()
     engine.dispose()
     assert degenerate == row["n_degenerate"]
+    # by hand, per minimum (energies 0, 0.1, 0.1+1e-8, 0.3): 0-1 and 2-0; 0-1 and 1-2; 1-2 and 2-0; the two
+    # degenerate 3-3, each one transition state (not two ends)
+    assert [(n, d) for _, n, d in per_minimum] == [(2, 0), (2, 0), (2, 0), (2, 2)]
 
 
 def test_discovery_curve_by_hand(tmp_path):

@@ -108,22 +108,41 @@ def test_summary_command_writes_csv_and_markdown(study):
     folder, url, landscapes = study
     csv, md = folder / "tables" / "noise.csv", folder / "tables" / "noise.md"
     definition = str(landscapes["joined_e0"][0])  # a definition file names its landscape
+    stored = [name for name in NAMES if name != "missing"]
     assert main(["analyse", "summary", "--db", url, "--study", "noise", "--reference-class", "0",
-                 "--out-csv", str(csv), "--out-md", str(md), definition, *NAMES[1:]]) == 0
+                 "--out-csv", str(csv), "--out-md", str(md), definition, *stored[1:]]) == 0
     table = pd.read_csv(csv)
-    assert list(table["landscape"]) == NAMES
+    assert list(table["landscape"]) == stored
     with LandscapeStore(url) as store:
-        frame = study_summary(store, NAMES, study="noise")
+        frame = study_summary(store, stored, study="noise")
     np.testing.assert_allclose(table["mean_test_auc"], frame["mean_test_auc"].astype(float), rtol=1e-15)
     np.testing.assert_allclose(table["global_min_test_loss"], frame["global_min_test_loss"].astype(float), rtol=1e-15)
     markdown = md.read_text()
     lines = [line for line in markdown.splitlines() if line.startswith("|")]
-    assert len(lines) == 2 + len(NAMES)
+    assert len(lines) == 2 + len(stored)
     assert "Error %" in lines[0] and "Test AUC" in lines[0] and "GM test CE" in lines[0]
     joined = frame.set_index("landscape").loc["joined_e0"]
     assert f"{joined['mean_test_auc']:.3f} ± {joined['std_test_auc']:.3f}" in markdown
     assert "class 0 against the rest" in markdown
     assert "| 0 | 6 | 5 | yes |" in markdown and "no (1/4)" in markdown
+
+
+@pytest.mark.parametrize("command", ["summary", "figures", "graphs"])
+def test_a_landscape_not_in_the_database_is_one_line_and_writes_nothing(study, tmp_path, command):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, url, _ = study
+    out = tmp_path / "out"
+    arguments = {"summary": ["--out-csv", str(out / "t.csv"), "--out-md", str(out / "t.md"), "joined_e0", "nope"],
+                 "figures": ["--study", "noise", "--out-dir", str(out), "joined_e0", "nope"],
+                 "graphs": ["--landscape", "nope", "--out-dir", str(out)]}[command]
+    done = subprocess.run([str(Path(sys.executable).parent / "lfl"), "analyse", command, "--db", url, *arguments],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "landscape 'nope' is not in database" in done.stderr and "joined_e0" in done.stderr
+    assert not out.exists()
 
 
 def test_labels_name_what_varies():
@@ -165,8 +184,9 @@ def test_figures_for_every_kind_of_landscape(study):
     joined = read_svg(out / "joined_e0" / "disconnectivity_train_auc.png")
     assert "training AUC" in joined and "not joined" not in joined
 
+    stored = [name for name in NAMES if name != "missing"]
     assert main(["analyse", "figures", "--db", url, "--study", "noise", "--levels", "10",
-                 "--out-dir", str(out / "study"), *NAMES]) == 0
+                 "--out-dir", str(out / "study"), *stored]) == 0
     for stem in study_stems():
         assert_png(out / "study" / f"{stem}.png", min_bytes=15000)
     boxes = read_svg(out / "study" / "auc_boxplots.png")

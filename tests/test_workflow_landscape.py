@@ -89,6 +89,10 @@ def grow_and_check(tmp_path, url, env):
     with LandscapeStore(url) as store:
         steps = [r["step"].split(" @")[0] for r in store.exploration_rounds(store.landscape(LANDSCAPE).id)]
     assert sorted(steps) == sorted(name[:-4] for name in after)
+    # every verified quench of every chunk is one basin-hopping sighting of the minimum it ended in
+    seen = sum(load_chunk(path).metadata["n_minima_seen"] for path in (folder / "minima").glob("*.npz"))
+    with LandscapeStore(url) as store:
+        assert sum(store.sighting_abundances(store.landscape(LANDSCAPE).id, "minimum", independent_only=False)) == seen
     # chunk 1 continued chunk 0 exactly: it started from the walker state chunk 0 ended in
     assert load_chunk(folder / "minima" / "run0_chunk1.npz").state.steps_done == 20
 

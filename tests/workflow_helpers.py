@@ -14,8 +14,11 @@ def run_snakemake(workdir: Path, config: dict, *extra: str, cores: int = 2, env:
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     environment = dict(os.environ, **(env or {}))
-    # the rules call `lfl`: put this interpreter's scripts first on PATH
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    # a clean PATH, as a user who never activated the venv has it: the rules must find `lfl` themselves
+    venv_bin = str(Path(sys.executable).parent)
+    environment["PATH"] = os.pathsep.join(part for part in environment.get("PATH", "").split(os.pathsep)
+                                          if part and Path(part).resolve() != Path(venv_bin).resolve())
+    environment.pop("VIRTUAL_ENV", None)
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_path), "--cores", str(cores), "--profile", str(ROOT / "profiles" / "default"),

@@ -18,8 +18,18 @@ COMMAND_GROUPS = ("data", "db", "explore", "connect", "refine", "ingest", "analy
 log = logging.getLogger("lfl")
 
 
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _global_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=None, help="cores this command may use (numba, BLAS)")
+    parser.add_argument("--threads", type=_thread_count, default=None, help="cores this command may use (numba, BLAS)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -56,6 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except LflError as exc:
         print(f"lfl: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (`lfl db info | head -3`): end quietly, as a pipeline expects
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a file that cannot be written or read: one line naming it
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lfl: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lfl: interrupted", file=sys.stderr)

@@ -70,7 +70,7 @@ rule analyse_metrics:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/metrics.tsv"
     shell:
-        "lfl --threads 1 analyse metrics {params.db} --landscape {input.definition} --draw {input.draw} "
+        "{LFL} --threads 1 analyse metrics {params.db} --landscape {input.definition} --draw {input.draw} "
         "--reference-class {params.reference_class} --receipt {output} 2> {log}"
 
 
@@ -90,7 +90,7 @@ rule summary_table:
     benchmark:
         f"{R}/benchmarks/studies/{{study}}/summary.tsv"
     shell:
-        "lfl --threads 1 analyse summary {params.db} --study {wildcards.study} "
+        "{LFL} --threads 1 analyse summary {params.db} --study {wildcards.study} "
         "--reference-class {params.reference_class} --energy-only-tol {params.energy_only_tol} "
         "--out-csv {output.csv} --out-md {output.md} "
         "{params.landscapes} 2> {log}"
@@ -110,7 +110,7 @@ rule disconnectivity_graphs:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/graphs.tsv"
     shell:
-        "lfl --threads 1 analyse graphs {params.db} --landscape {wildcards.landscape} {params.plot} "
+        "{LFL} --threads 1 analyse graphs {params.db} --landscape {wildcards.landscape} {params.plot} "
         "--out-dir {params.folder} 2> {log}"
 
 
@@ -129,5 +129,5 @@ rule study_figures:
     benchmark:
         f"{R}/benchmarks/studies/{{study}}/figures.tsv"
     shell:
-        "lfl --threads 1 analyse figures {params.db} --study {wildcards.study} {params.plot} "
+        "{LFL} --threads 1 analyse figures {params.db} --study {wildcards.study} {params.plot} "
         "--out-dir {params.folder} {params.landscapes} 2> {log}"

@@ -8,6 +8,18 @@ import os
 from lfl.config import all_draws, all_landscapes, database_url, validate_config
 from lfl.errors import ConfigError
 
+# Plain `snakemake --cores N` runs config.yaml (of the working directory); `--configfile FILE`
+# replaces it whole (a `configfile:` directive would merge the two: the default study would run too).
+if not config and os.path.exists("config.yaml"):
+    import yaml
+
+    with open("config.yaml") as handle:
+        config.update(yaml.safe_load(handle) or {})
+
+# Rules call the `lfl` next to the Python that runs Snakemake (the project's venv): it needs no
+# activated venv and no PATH entry.
+LFL = shlex.quote(os.path.join(os.path.dirname(sys.executable), "lfl"))
+
 try:
     validate_config(config)
 except ConfigError as exc:

@@ -38,5 +38,5 @@ rule connect_landscape:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/connect.tsv"
     shell:
-        "lfl --threads 1 connect stage {params.db} --landscape {input.definition} --draw {input.draw} "
+        "{LFL} --threads 1 connect stage {params.db} --landscape {input.definition} --draw {input.draw} "
         "--settings {params.settings:q} --workers {threads} --receipt {output} 2> {log}"

@@ -15,7 +15,7 @@ rule data_pool:
     benchmark:
         f"{R}/benchmarks/data/{{dataset}}.tsv"
     shell:
-        "lfl --threads {threads} data {params.arguments} --out {output} 2> {log}"
+        "{LFL} --threads {threads} data {params.arguments} --out {output} 2> {log}"
 
 
 rule draw:
@@ -30,4 +30,4 @@ rule draw:
     benchmark:
         f"{R}/benchmarks/draws/{{stem}}.tsv"
     shell:
-        "lfl --threads 1 data draw --pool {input} {params.arguments} --out {output} 2> {log}"
+        "{LFL} --threads 1 data draw --pool {input} {params.arguments} --out {output} 2> {log}"

@@ -20,7 +20,7 @@ rule define_landscape:
     log:
         f"{R}/logs/landscapes/{{landscape}}/define.log",
     shell:
-        "lfl explore define --json {params.definition:q} --out {output} 2> {log}"
+        "{LFL} explore define --json {params.definition:q} --out {output} 2> {log}"
 
 
 rule basin_hopping:
@@ -39,7 +39,7 @@ rule basin_hopping:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/bh_run{{run}}_chunk{{chunk}}.tsv"
     shell:
-        "lfl --threads {threads} explore basin-hopping --landscape {input.definition} --draw {input.draw} "
+        "{LFL} --threads {threads} explore basin-hopping --landscape {input.definition} --draw {input.draw} "
         "--run {wildcards.run} --chunk {wildcards.chunk} --steps {params.steps} {params.previous} "
         "--out {output} 2> {log}"
 
@@ -60,5 +60,5 @@ rule ingest_minima:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/ingest_minima.tsv"
     shell:
-        "lfl --threads 1 ingest minima {params.db} --landscape {input.definition} --draw {input.draw} "
+        "{LFL} --threads 1 ingest minima {params.db} --landscape {input.definition} --draw {input.draw} "
         "--receipt {output} {input.chunks} 2> {log}"

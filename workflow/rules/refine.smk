@@ -53,6 +53,6 @@ rule refine_landscape:
     benchmark:
         f"{R}/benchmarks/landscapes/{{landscape}}/refine.tsv"
     shell:
-        "lfl --threads 1 refine stage {params.db} --landscape {input.definition} --draw {input.draw} "
+        "{LFL} --threads 1 refine stage {params.db} --landscape {input.definition} --draw {input.draw} "
         "--settings {params.settings:q} --connect-settings {params.connect:q} --workers {threads} "
         "--receipt {output} 2> {log}"

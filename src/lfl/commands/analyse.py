@@ -21,11 +21,20 @@ def _reference_class(text: str):
     return text if text == "macro" else int(text) if text.isdigit() else text
 
 
-def _landscape_names(values: list[str]) -> list[str]:
-    """Names, or definition files (``.json``) whose name is used."""
+def _landscape_names(values: list[str], store) -> list[str]:
+    """Names, or definition files (``.json``) whose name is used; every one must be in the database
+    (a misspelt name is an error, not an empty figure)."""
+    from lfl.errors import LflError
     from lfl.landscape import load_definition
 
-    return [load_definition(value)["name"] if value.endswith(".json") else value for value in values]
+    names = [load_definition(value)["name"] if value.endswith(".json") else value for value in values]
+    known = {record.name for record in store.landscapes()}
+    for name in names:
+        if name not in known:
+            listed = ", ".join(sorted(known)[:10]) + (" ..." if len(known) > 10 else "")
+            raise LflError(f"landscape '{name}' is not in database {store.url} "
+                           f"({'it holds: ' + listed if known else 'it holds no landscape'})")
+    return names
 
 
 def _plot_options(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +117,7 @@ def run_summary(args: argparse.Namespace) -> int:
     from lfl.db.store import LandscapeStore
 
     with LandscapeStore(resolve_url(args)) as store:
-        frame = study_summary(store, _landscape_names(args.landscapes), study=args.study,
+        frame = study_summary(store, _landscape_names(args.landscapes, store), study=args.study,
                               energy_only_tol=args.energy_only_tol)
     write_tables(frame, csv_path=args.out_csv, md_path=args.out_md, study=args.study,
                  reference_class=args.reference_class)
@@ -120,7 +129,7 @@ def run_graphs(args: argparse.Namespace) -> int:
     from lfl.db.store import LandscapeStore
 
     with LandscapeStore(resolve_url(args)) as store:
-        landscape_figures(store, _landscape_names([args.landscape])[0], args.out_dir, levels=args.levels,
+        landscape_figures(store, _landscape_names([args.landscape], store)[0], args.out_dir, levels=args.levels,
                           lowest_n=args.lowest_n)
     return 0
 
@@ -130,6 +139,6 @@ def run_figures(args: argparse.Namespace) -> int:
     from lfl.db.store import LandscapeStore
 
     with LandscapeStore(resolve_url(args)) as store:
-        study_figures(store, _landscape_names(args.landscapes), args.out_dir, study=args.study, levels=args.levels,
+        study_figures(store, _landscape_names(args.landscapes, store), args.out_dir, study=args.study, levels=args.levels,
                       lowest_n=args.lowest_n)
     return 0

@@ -73,7 +73,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         BasinHoppingReport,
         BasinHoppingSettings,
         basin_hopping,
-        distinct_minima,
+        distinct_minima_counted,
         start_walk,
     )
     from lfl.explore.chunks import load_chunk, save_chunk
@@ -118,7 +118,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
     from lfl.compile_time import compile_seconds
     from lfl.explore.saturation import process_cpu_seconds
 
-    distinct = distinct_minima(
+    distinct, sightings = distinct_minima_counted(
         report.minima,
         energy_tol=identity["energy_tol"],
         distance_tol=identity["distance_tol"],
@@ -143,7 +143,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         "cpu_seconds": process_cpu_seconds(),
         "compile_seconds": compile_seconds(),
     }
-    save_chunk(args.out, distinct, report, metadata, system.n_dof)
+    save_chunk(args.out, distinct, report, metadata, system.n_dof, sightings)
     lowest = min((m.energy for m in distinct), default=float("nan"))
     log.info(
         "%s run %d chunk %d: %d quenches (%d unconverged, %d not minima), %d distinct minima, lowest %.10g, "

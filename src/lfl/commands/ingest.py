@@ -89,7 +89,8 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
                     cpu_seconds=chunk.metadata.get("cpu_seconds", 0.0) + process_cpu_seconds() - cpu_before,
                     compile_seconds=chunk.metadata.get("compile_seconds", 0.0) + compile_time.compile_seconds()
                     - compile_before,
-                    minimum_sightings=[(i, "basin-hopping") for i in result.minimum_ids.tolist()],
+                    minimum_sightings=[(i, "basin-hopping") for i, n in
+                                       zip(result.minimum_ids.tolist(), chunk.n_sightings.tolist()) for _ in range(n)],
                 )
             cpu_before, compile_before = process_cpu_seconds(), compile_time.compile_seconds()
             n_minima += len(batch)

@@ -51,8 +51,10 @@ SELECT
     m.landscape_id,
     l.name AS landscape,
     m.energy,
-    (SELECT count(*) FROM transition_states t WHERE t.min1_id = m.id)
-        + (SELECT count(*) FROM transition_states t WHERE t.min2_id = m.id) AS n_transition_states,
+    (SELECT count(*) FROM transition_states t WHERE t.min1_id = m.id OR t.min2_id = m.id)
+        AS n_transition_states,
+    (SELECT count(*) FROM transition_states t WHERE t.min1_id = m.id AND t.min2_id = m.id)
+        AS n_degenerate_transition_states,
     {columns}
 FROM minima m
 JOIN landscapes l ON l.id = m.landscape_id

@@ -183,12 +183,22 @@ def distinct_minima(minima: list[VerifiedMinimum], *, energy_tol: float, distanc
                     distance: Callable[[np.ndarray, np.ndarray], float] | None,
                     by_energy_only: bool = False) -> list[VerifiedMinimum]:
     """One representative per distinct minimum, by the database's identity rule."""
+    return distinct_minima_counted(minima, energy_tol=energy_tol, distance_tol=distance_tol, distance=distance,
+                                   by_energy_only=by_energy_only)[0]
+
+
+def distinct_minima_counted(minima: list[VerifiedMinimum], *, energy_tol: float, distance_tol: float,
+                            distance: Callable[[np.ndarray, np.ndarray], float] | None,
+                            by_energy_only: bool = False) -> tuple[list[VerifiedMinimum], np.ndarray]:
+    """(representatives, how many of ``minima`` each one stands for): the walk's sightings of each."""
     from lfl.db.dedup import match_batch
 
     if not minima:
-        return []
+        return [], np.zeros(0, dtype=np.int64)
     energies = np.array([m.energy for m in minima])
     coords = None if by_energy_only else np.array([m.x for m in minima])
     match = match_batch(energies, coords, np.empty(0), None if coords is None else np.empty((0, coords.shape[1])),
                         energy_tol=energy_tol, distance_tol=distance_tol, distance=distance)
-    return [minimum for minimum, new in zip(minima, match.is_new) if new]
+    new = np.flatnonzero(match.is_new)
+    counts = np.bincount(match.batch_rep, minlength=len(minima))[new]
+    return [minima[k] for k in new.tolist()], counts.astype(np.int64)

@@ -2,7 +2,8 @@
 
 One ``.npz`` per (landscape, run, chunk), written atomically. Arrays: ``coords`` (m, n_dof),
 ``energies``, ``rms_gradient``, ``n_negative``, ``lowest_eigenvalue``, ``log_prod_positive``,
-``found_at_step``; the walker: ``state_x``, ``state_energy``, ``state_step_size``,
+``found_at_step``, ``n_sightings`` (how many of the chunk's verified quenches ended in each; absent in
+older chunks: one each); the walker: ``state_x``, ``state_energy``, ``state_step_size``,
 ``state_steps_done``, ``state_n_accepted``; ``metadata`` (JSON) with the counts and rates.
 """
 
@@ -32,12 +33,15 @@ class Chunk:
     found_at_step: np.ndarray
     state: WalkerState
     metadata: dict
+    n_sightings: np.ndarray | None = None  # per minimum: quenches of the chunk that ended in it
 
 
 def save_chunk(path: str | Path, minima: list[VerifiedMinimum], report: BasinHoppingReport, metadata: dict,
-               n_dof: int) -> None:
+               n_dof: int, n_sightings: np.ndarray | None = None) -> None:
     state = report.state
     arrays = {
+        "n_sightings": (np.ones(len(minima), dtype=np.int64) if n_sightings is None
+                        else np.asarray(n_sightings, dtype=np.int64)),
         "coords": np.array([m.x for m in minima], dtype=np.float64).reshape(len(minima), n_dof),
         "energies": np.array([m.energy for m in minima], dtype=np.float64),
         "rms_gradient": np.array([m.rms_gradient for m in minima], dtype=np.float64),
@@ -66,4 +70,6 @@ def load_chunk(path: str | Path) -> Chunk:
         steps_done=int(arrays["state_steps_done"]),
         n_accepted=int(arrays["state_n_accepted"]),
     )
-    return Chunk(**{name: arrays[name] for name in _MINIMA_ARRAYS}, state=state, metadata=metadata)
+    sightings = arrays.get("n_sightings", np.ones(arrays["energies"].size, dtype=np.int64))
+    return Chunk(**{name: arrays[name] for name in _MINIMA_ARRAYS}, state=state, metadata=metadata,
+                 n_sightings=sightings)
