@@ -89,10 +89,8 @@ def explore(system, strategies, *, max_rounds=40, seed=0):
                     saddles.append(ts.x)
                     ends.append(tuple(sides))
                     k = len(saddles) - 1
-                if independent:
+                if independent:  # the saddle is a draw; its sides start from chosen minima, they are not
                     drawn["saddle"][k] += 1
-                    for side in sides:
-                        drawn["minimum"][side] += 1
             for column, value in zip(attempts, (task.min1_id, task.min2_id, "partial", method)):
                 column.append(value)
         for k in range(n_saddles, len(saddles)):

@@ -191,3 +191,11 @@ def test_figures_for_every_kind_of_landscape(study):
         assert_png(out / "study" / f"{stem}.png", min_bytes=15000)
     boxes = read_svg(out / "study" / "auc_boxplots.png")
     assert "0 % noise" in boxes and "50 % noise" in boxes and "train n=6" in boxes
+
+
+def test_mean_and_sd_show_two_significant_figures_of_the_sd():
+    from lfl.analysis.summary import _mean_sd
+
+    assert _mean_sd(0.8120712, 0.00027) == "0.81207 ± 0.00027"  # was "0.812 ± 0.000"
+    assert _mean_sd(0.77, 0.011) == "0.770 ± 0.011"
+    assert _mean_sd(0.5, 0.0) == "0.500 ± 0.000" and _mean_sd(0.5, float("nan")) == "0.500"

@@ -264,9 +264,15 @@ def _estimate(value, low, high) -> str:
 
 
 def _mean_sd(mean: float, std: float, digits: int = 3) -> str:
+    """``mean ± sd`` with at least ``digits`` decimals, more when the sd needs them to show two
+    significant figures (0.81207 ± 0.00027, never 0.812 ± 0.000)."""
     if _isnan(mean):
         return "–"
-    return f"{mean:.{digits}f}" if _isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if _isnan(std):
+        return f"{mean:.{digits}f}"
+    if std > 0:
+        digits = max(digits, min(12, 1 - math.floor(math.log10(std))))
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int | str | None = None) -> str:

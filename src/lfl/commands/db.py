@@ -40,6 +40,12 @@ def register(groups) -> None:
     export.add_argument("--out", required=True, help="output directory")
     export.set_defaults(func=run_export)
 
+    show = sub.add_parser("show", help="one minimum or transition state: energy, metrics, neighbours, weights")
+    add_database_options(show)
+    show.add_argument("kind", choices=["minimum", "ts"])
+    show.add_argument("id", type=int, help="its id (minima.id or transition_states.id)")
+    show.set_defaults(func=run_show)
+
     imp = sub.add_parser("import", help="read a PATHSAMPLE directory into a landscape (deduplicated)")
     add_database_options(imp)
     imp.add_argument("--landscape", required=True, help="landscape name (created from DIR/landscape.json if new)")
@@ -59,6 +65,17 @@ def resolve_url(args: argparse.Namespace) -> str:
 
         return database_url(load_config(args.config))
     raise ConfigError("no database given: use --db URL, --config FILE or LFL_DB_URL")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from lfl.commands.show import format_point
+    from lfl.db.store import LandscapeStore
+
+    with LandscapeStore(resolve_url(args)) as store:
+        details = store.describe_point(args.kind, args.id)
+        record = store.landscape(int(details["row"]["landscape_id"]))
+    print(format_point(args.kind, details, record.spec))
+    return 0
 
 
 def run_init(args: argparse.Namespace) -> int:

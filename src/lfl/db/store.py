@@ -729,6 +729,13 @@ class LandscapeStore:
         with self._write(landscape_id) as conn:
             set_saturated(conn, landscape_id, stage=stage, step=step, saturated=saturated, stopped=stopped)
 
+    def describe_point(self, kind: str, point_id: int) -> dict:
+        """Everything stored about one minimum or transition state (``kind`` "minimum" or "ts")."""
+        from lfl.db.points import describe
+
+        with self._read() as conn:
+            return describe(conn, kind, point_id)
+
     def completeness(self, landscape_id: int) -> dict:
         """Coverage and estimated totals of minima and transition states from the independent sightings."""
         from lfl.db.rounds import landscape_completeness
