@@ -132,12 +132,17 @@ def test_single_and_empty_landscapes_give_message(tmp_path, energies, message):
     assert_valid_files(save_figure(fig, tmp_path / "degenerate"))
 
 
-def test_panel_shares_colour_scale(tmp_path):
+def panel_case():
     trees = {"0 %": hand_tree(), "10 %": hand_tree(), "50 %": hand_tree()}
     trees["100 %"] = build_disconnectivity_tree(np.empty(0), np.empty(0), np.empty(0, dtype=int),
                                                 np.empty(0, dtype=int))
     values = {"0 %": VALUES, "10 %": VALUES * 0.5, "50 %": VALUES + 0.05, "100 %": np.empty(0)}
-    fig = plot_disconnectivity_panel(trees, values, title="label noise")
+    return trees, values
+
+
+def test_panel_can_share_one_colour_scale(tmp_path):
+    trees, values = panel_case()
+    fig = plot_disconnectivity_panel(trees, values, title="label noise", shared_scale=True)
     tree = trees["0 %"]
     own = tree.segment_minimum >= 0
     vmin, vmax = 0.1, 0.95  # over the minima in all trees: 0.2 * 0.5 and 0.9 + 0.05
@@ -152,6 +157,38 @@ def test_panel_shares_colour_scale(tmp_path):
     assert_valid_files(save_figure(fig, tmp_path / "panel"))
 
 
+def test_panel_default_gives_each_landscape_its_own_scale_and_bar():
+    trees, values = panel_case()
+    fig = plot_disconnectivity_panel(trees, values)
+    tree = trees["0 %"]
+    own = tree.segment_minimum >= 0
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 3  # one per landscape with values; none for the empty one
+    for bar, label in zip(bars, ["0 %", "10 %", "50 %"]):
+        low, high = values[label][:5].min(), values[label][:5].max()  # the minima in the tree: 0..4
+        assert bar.get_ylim() == pytest.approx((low, high))
+        assert f"{low:.4g} to {high:.4g}" in bar.get_ylabel()  # the bar states the values' range
+    for ax, label in zip(fig.axes, ["0 %", "10 %", "50 %"]):
+        low, high = values[label][:5].min(), values[label][:5].max()
+        np.testing.assert_allclose(branches(ax).get_colors()[own],
+                                   expected_rgba(values[label][tree.segment_minimum[own]], low, high))
+
+
+def test_a_spread_smaller_than_the_minimum_span_is_not_stretched():
+    """Minima within 0.0005 of each other: a scale 0.01 wide about their centre, so they all look
+    alike (near the map's centre), not red to blue; the smallest and largest differ little."""
+    tree = hand_tree()
+    values = 0.8121 + np.array([0.0005, 0.0, 0.0003, 0.0001, 0.0004, 0.0002])
+    fig = plot_disconnectivity(tree, values)
+    centre = 0.5 * (values[:5].min() + values[:5].max())
+    assert fig.axes[1].get_ylim() == pytest.approx((centre - 0.005, centre + 0.005))
+    colours = branches(fig.axes[0]).get_colors()[tree.segment_minimum >= 0]
+    assert np.abs(colours - colours[0]).max() < 0.1
+    stretched = plot_disconnectivity(tree, values, min_span=0.0)  # the old behaviour, for contrast
+    wide = branches(stretched.axes[0]).get_colors()[tree.segment_minimum >= 0]
+    assert np.abs(wide - wide[0]).max() > 0.5
+
+
 def test_boxplots_drop_nan_and_note_count(tmp_path):
     rng = np.random.default_rng(3)
     train = rng.uniform(0.8, 1.0, 40)
@@ -159,20 +196,26 @@ def test_boxplots_drop_nan_and_note_count(tmp_path):
     test[:3] = np.nan
     groups = {"0 %": {"train": train, "test": test}, "50 %": {"train": train - 0.2, "test": test - 0.1}}
     fig = plot_auc_boxplots(groups, title="D1")
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels[0].startswith("0 %") and "train n=40" in labels[0] and "test n=37, 3 NaN dropped" in labels[0]
-    # four boxes; each median line sits at the median of the finite values
-    medians = sorted(line.get_ydata()[0] for line in ax.lines if line.get_gid() == "median")
-    expected = sorted([np.median(train), np.nanmedian(test), np.median(train - 0.2), np.nanmedian(test - 0.1)])
-    np.testing.assert_allclose(medians, expected)
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"train", "test"}
+    first, second = fig.axes[:2]
+    assert first.get_title() == "0 %" and second.get_title() == "50 %"
+    labels = [t.get_text() for t in first.get_xticklabels()]
+    assert labels == ["train n=40", "test n=37, 3 NaN dropped"]
+    # two boxes a panel; each median line sits at the median of the finite values
+    for ax, shift in ((first, (0.0, 0.0)), (second, (0.2, 0.1))):
+        medians = sorted(line.get_ydata()[0] for line in ax.lines if line.get_gid() == "median")
+        expected = sorted([np.median(train) - shift[0], np.nanmedian(test) - shift[1]])
+        np.testing.assert_allclose(medians, expected)
+        # the axis is fitted to this panel's values, not shared
+        low, high = ax.get_ylim()
+        values = np.concatenate([groups[ax.get_title()]["train"], groups[ax.get_title()]["test"]])
+        assert low <= np.nanmin(values) and high >= np.nanmax(values) and high - low < 1.2 * np.ptp(values[~np.isnan(values)]) + 0.05
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"train", "test"}
     assert_valid_files(save_figure(fig, tmp_path / "box"))
 
 
 def test_boxplots_all_nan_empty_and_missing_split(tmp_path):
     fig = plot_auc_boxplots({"0 %": {"train": np.array([np.nan, np.nan]), "test": np.array([0.7])}})
-    assert "train n=0, 2 NaN dropped" in fig.axes[0].get_xticklabels()[0].get_text()
+    assert "train n=0, 2 NaN dropped" == fig.axes[0].get_xticklabels()[0].get_text()
     assert "no landscapes" in texts(plot_auc_boxplots({}))
     with pytest.raises(LflError, match="no 'test' values"):
         plot_auc_boxplots({"0 %": {"train": np.array([0.5])}})

@@ -151,9 +151,9 @@ def test_labels_name_what_varies():
         "n_data": [1000] * 3, "connectivity_k": [1, "full", "full"], "draw_seed": [0] * 3,
         "symmetry_mode": ["reduced"] * 3, "error_pct": [0.0, 0.0, 10.0], "n_minima": [1, 2, 3],
     })
-    assert landscape_labels(frame) == ["Hidden=10, k=1, 0 % noise", "Hidden=10, k=full, 0 % noise",
-                                       "Hidden=5, k=full, 10 % noise"]
-    assert landscape_labels(frame.iloc[:1]) == ["0 % noise"]
+    assert landscape_labels(frame) == ["D1, Hidden=10, k=1, 0 % mislabelled", "D1, Hidden=10, k=full, 0 % mislabelled",
+                                       "D1, Hidden=5, k=full, 10 % mislabelled"]
+    assert landscape_labels(frame.iloc[:1]) == ["D1, 0 % mislabelled"]
     assert "(no landscapes)" in markdown_table(frame.iloc[:0], study="x")
 
 
@@ -190,7 +190,7 @@ def test_figures_for_every_kind_of_landscape(study):
     for stem in study_stems():
         assert_png(out / "study" / f"{stem}.png", min_bytes=15000)
     boxes = read_svg(out / "study" / "auc_boxplots.png")
-    assert "0 % noise" in boxes and "50 % noise" in boxes and "train n=6" in boxes
+    assert "0 % mislabelled" in boxes and "50 % mislabelled" in boxes and "train n=6" in boxes
 
 
 def test_mean_and_sd_show_two_significant_figures_of_the_sd():

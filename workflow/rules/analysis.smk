@@ -37,7 +37,8 @@ def figure_files(folder, stems):
 
 def plot_arguments(analysis):
     lowest = analysis["lowest_n"]
-    return f"--levels {analysis['levels']}" + ("" if lowest is None else f" --lowest-n {lowest}")
+    return (f"--levels {analysis['levels']} --min-colour-span {analysis['min_colour_span']!r}"
+            + ("" if lowest is None else f" --lowest-n {lowest}"))
 
 
 def analysed_studies():

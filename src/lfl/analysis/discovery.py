@@ -68,7 +68,8 @@ def plot_discovery_curves(curves: Mapping[str, dict], *, title: str):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     if any(c["cpu_seconds"].size for c in curves.values()):
-        axes[1].legend(fontsize="small", loc="upper left")
+        handles, names = axes[0].get_legend_handles_labels()  # below the axes: never over a curve
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize="small")
     else:
         for ax in axes:
             ax.text(0.5, 0.5, "no exploration recorded", ha="center", va="center", transform=ax.transAxes)

@@ -79,29 +79,38 @@ def _title(name: str, colouring: str, note: str) -> str:
     return f"{name}\ncoloured by {colouring}" + (f"\n({note})" if note else "")
 
 
-def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, lowest_n: int | None = None) -> list[Path]:
+def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, lowest_n: int | None = None,
+                      min_colour_span: float = 0.01) -> list[Path]:
     """One landscape's disconnectivity graphs coloured by training and testing AUC (PNG and SVG)."""
     from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
     from lfl.analysis.plots import plot_disconnectivity, save_figure
     from lfl.analysis.summary import read_landscape
 
+    import pandas as pd
+
+    from lfl.analysis.summary import landscape_labels, summary_row
+
     tables = read_landscape(store, name)
     tree, note = landscape_tree(tables, levels=levels, lowest_n=lowest_n)
     if note:
         log.info("%s: %s", name, note)
+    label = landscape_labels(pd.DataFrame([summary_row(tables)]))[0]
+    heading = name if label == name else f"{label} ({name})"
     written = []
     for split, colouring in COLOURINGS.items():
         fig = plot_disconnectivity(tree, minimum_values(tables, f"{split}_auc"), value_label=colouring,
-                                   title=_title(name, colouring, note), ylabel=ENERGY_LABEL)
+                                   title=_title(heading, colouring, note), ylabel=ENERGY_LABEL,
+                                   min_span=min_colour_span)
         written += save_figure(fig, Path(out_dir) / GRAPH_STEM.format(split=split))
-    fig = plot_discovery_curves({name: discovery_curve(tables.rounds)}, title=f"{name}: discovery curve")
+    fig = plot_discovery_curves({label: discovery_curve(tables.rounds)}, title=f"{heading}: discovery curve")
     written += save_figure(fig, Path(out_dir) / DISCOVERY_STEM)
     return written
 
 
 def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: str, levels: int,
-                  lowest_n: int | None = None) -> list[Path]:
-    """A study's panels of graphs (one per colouring, a shared colour scale) and its AUC box plots."""
+                  lowest_n: int | None = None, min_colour_span: float = 0.01) -> list[Path]:
+    """A study's panels of graphs (one per colouring, each landscape on its own colour scale), its AUC
+    box plots and its discovery curves."""
     import pandas as pd
 
     from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
@@ -120,7 +129,8 @@ def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: st
     for split, colouring in COLOURINGS.items():
         values = {title: minimum_values(table, f"{split}_auc") for title, table in zip(titles, tables)}
         fig = plot_disconnectivity_panel(trees, values, value_label=colouring,
-                                         title=f"{study}: coloured by {colouring}", ylabel=ENERGY_LABEL)
+                                         title=f"{study}: coloured by {colouring}", ylabel=ENERGY_LABEL,
+                                         min_span=min_colour_span)
         written += save_figure(fig, Path(out_dir) / PANEL_STEM.format(split=split))
     groups = {label: {"train": table.minima["train_auc"].to_numpy(dtype=np.float64),
                       "test": table.minima["test_auc"].to_numpy(dtype=np.float64)}

@@ -8,7 +8,12 @@ minimum, from the level where it became alone down to its own energy) takes the 
 minimum's value; segments above two or more minima are drawn in dark grey. Grey rather than a mean
 over the basin, because a mean hides the spread inside the basin and, on a diverging map such as RdBu,
 the mean of reds and blues falls on the pale centre that vanishes on a white page. Minima whose value
-is NaN are drawn in light grey.
+is NaN are drawn in light grey. Coloured branches carry a thin dark outline, so that values at the
+pale centre of the map stay visible on any background.
+
+Colour scales: a scale is never narrower than ``min_span`` (0.01 by default, in AUC): a landscape whose
+minima all lie within 0.0005 of each other is drawn in nearly one colour, not stretched from red to
+blue as if its minima were good and bad; the colour bar's label states the values' own range.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.cm import ScalarMappable
+from matplotlib import patheffects
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Colormap, Normalize, to_rgba
 from matplotlib.figure import Figure
@@ -38,6 +44,8 @@ RASTERIZE_ABOVE = 5000
 BRANCH_COLLECTION = "disconnectivity-branches"
 FIGURE_FORMATS = (".png", ".svg")
 SPLIT_COLOURS = ("#d6604d", "#4393c3", "#878787", "#b2abd2")
+MIN_COLOUR_SPAN = 0.01  # the narrowest colour scale (AUC units): smaller spreads are not stretched
+OUTLINE = "0.15"
 
 
 def plot_disconnectivity(
@@ -55,12 +63,13 @@ def plot_disconnectivity(
     colorbar: bool = True,
     background: str | None = None,
     rasterize_above: int | None = RASTERIZE_ABOVE,
+    min_span: float = MIN_COLOUR_SPAN,
 ) -> Figure:
     """Draw ``tree`` into ``ax`` (a new figure when None); returns the figure.
 
     ``values`` has one entry per input minimum (aligned with the arrays the tree was built from);
     None draws every branch in dark grey. The colour scale spans ``vmin``..``vmax`` (default: the
-    range of the values of the minima in the tree). ``background`` is the axes colour (default: light
+    range of the values of the minima in the tree, widened about its centre to ``min_span``). ``background`` is the axes colour (default: light
     grey when coloured, so that values at the pale centre of a diverging map stay visible; else white).
     Above ``rasterize_above`` segments (None: never) the branches are embedded in vector formats
     (SVG) as an image at the saving dpi, axes and text staying vector: tens of thousands of SVG
@@ -78,19 +87,30 @@ def plot_disconnectivity(
     if tree.n_minima <= 1:
         _say(ax, _few_minima_message(tree))
         return fig
-    norm = _norm([values[tree.kept]] if values is not None else [], vmin, vmax)
+    shown = [values[tree.kept]] if values is not None else []
+    norm = _norm(shown, vmin, vmax, min_span)
     colours = segment_colours(tree, values, colour_map, norm)
     width = linewidth if linewidth is not None else _auto_linewidth(tree.n_minima)
     branches = LineCollection(tree.segments, colors=colours, linewidths=width, capstyle="butt")
     branches.set_label(BRANCH_COLLECTION)
+    if values is not None:
+        branches.set_path_effects([patheffects.withStroke(linewidth=width + 0.9, foreground=OUTLINE)])
     branches.set_rasterized(rasterize_above is not None and tree.segments.shape[0] > rasterize_above)
     ax.add_collection(branches)
     default_background = COLOURED_BACKGROUND if values is not None else "white"
     ax.set_facecolor(background if background is not None else default_background)
     _frame_tree_axes(ax, tree, ylabel)
     if values is not None and colorbar:
-        fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map), ax=ax, label=value_label)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map), ax=ax, label=range_label(value_label, shown))
     return fig
+
+
+def range_label(value_label: str, value_sets: Sequence[np.ndarray]) -> str:
+    """The colour bar's label: what is coloured and the range of the values drawn."""
+    finite = np.concatenate([v[np.isfinite(v)] for v in value_sets]) if value_sets else np.empty(0)
+    if finite.size == 0:
+        return value_label
+    return f"{value_label} (minima: {finite.min():.4g} to {finite.max():.4g})"
 
 
 def segment_colours(
@@ -119,10 +139,15 @@ def plot_disconnectivity_panel(
     title: str | None = None,
     ylabel: str = "training loss",
     ncols: int | None = None,
+    shared_scale: bool = False,
+    min_span: float = MIN_COLOUR_SPAN,
 ) -> Figure:
-    """Several landscapes side by side (e.g. 0/10/50/100 % noise) sharing one colour scale and bar.
+    """Several landscapes side by side (e.g. 0/10/50/100 % noise).
 
-    ``values[label]`` is aligned with the input minima of ``trees[label]``; missing labels draw grey.
+    Each panel has its own colour scale and bar (default): the spread inside a landscape is what a
+    reader compares, and one scale over 0.23..0.79 would draw every 0 % branch in one blue. With
+    ``shared_scale`` one scale and one bar span every panel. ``values[label]`` is aligned with the
+    input minima of ``trees[label]``; missing labels draw grey.
     """
     if not trees:
         fig, ax = _figure_and_axes(None, figsize=(6.0, 4.0))
@@ -133,21 +158,23 @@ def plot_disconnectivity_panel(
     if ncols < 1:
         raise LflError(f"ncols must be at least 1, got {ncols}")
     nrows = -(-len(labels) // ncols)
-    fig = Figure(figsize=(4.2 * ncols + 1.2, 4.5 * nrows), layout="constrained")
+    fig = Figure(figsize=((4.2 if shared_scale else 5.0) * ncols + 1.2, 4.5 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     values = values or {}
     shared = [np.asarray(values[label], dtype=np.float64)[trees[label].kept] for label in labels if label in values]
-    norm = _norm(shared, vmin, vmax)
+    norm = _norm(shared, vmin, vmax, min_span) if shared_scale else None
     colour_map = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
     for ax, label in zip(axes, labels):
         plot_disconnectivity(
             trees[label], values.get(label), ax=ax, cmap=colour_map, value_label=value_label,
-            vmin=norm.vmin, vmax=norm.vmax, title=label, ylabel=ylabel, colorbar=False,
+            vmin=norm.vmin if norm else vmin, vmax=norm.vmax if norm else vmax, title=label, ylabel=ylabel,
+            colorbar=not shared_scale, min_span=min_span,
         )
     for ax in axes[len(labels):]:
         ax.set_axis_off()
-    if shared:
-        fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map), ax=list(axes[: len(labels)]), label=value_label)
+    if shared_scale and shared:
+        fig.colorbar(ScalarMappable(norm=norm, cmap=colour_map), ax=list(axes[: len(labels)]),
+                     label=range_label(value_label, shared))
     if title:
         fig.suptitle(title)
     return fig
@@ -157,26 +184,30 @@ def plot_auc_boxplots(
     groups: Mapping[str, Mapping[str, np.ndarray]],
     *,
     splits: Sequence[str] = ("train", "test"),
-    ax=None,
     title: str | None = None,
     ylabel: str = "AUC",
-    xlabel: str = "",
+    ncols: int | None = None,
 ) -> Figure:
-    """Box plots of AUC over the minima: for each group (e.g. noise level), one box per split side by side.
+    """Box plots of AUC over the minima: one panel per group (e.g. noise level), one box per split.
 
-    ``groups[label][split]`` is an array of values; NaN values are dropped and their count is written
-    under the group's label, with the number of minima used.
+    Each panel's axis is fitted to its own values (the spread within a landscape is what it shows:
+    on one axis from 0.2 to 0.8 the boxes of 0 % noise collapse to lines). ``groups[label][split]``
+    is an array of values; NaN values are dropped and their count is written under the box, with the
+    number of minima used.
     """
-    fig, ax = _figure_and_axes(ax, figsize=(max(5.0, 1.3 * len(groups) * len(splits) + 1.5), 4.5))
-    if title:
-        ax.set_title(title)
     if not groups:
+        fig, ax = _figure_and_axes(None, figsize=(6.0, 4.0))
         _say(ax, "no landscapes")
+        if title:
+            ax.set_title(title)
         return fig
-    stride = len(splits) + 1
-    width = 0.8
-    tick_positions, tick_labels = [], []
-    for g, (label, by_split) in enumerate(groups.items()):
+    labels = list(groups)
+    ncols = min(len(labels), 4) if ncols is None else int(ncols)
+    nrows = -(-len(labels) // ncols)
+    fig = Figure(figsize=(max(4.0, 1.2 * len(splits) + 1.6) * ncols, 4.2 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, label in zip(axes, labels):
+        by_split = groups[label]
         notes = []
         for s, split in enumerate(splits):
             if split not in by_split:
@@ -184,27 +215,29 @@ def plot_auc_boxplots(
             data = np.asarray(by_split[split], dtype=np.float64).ravel()
             finite = data[np.isfinite(data)]
             dropped = data.size - finite.size
-            position = g * stride + s
             colour = SPLIT_COLOURS[s % len(SPLIT_COLOURS)]
             if finite.size:
                 ax.boxplot(
-                    [finite], positions=[position], widths=width, patch_artist=True, manage_ticks=False,
+                    [finite], positions=[s], widths=0.7, patch_artist=True, manage_ticks=False,
                     boxprops={"facecolor": colour, "alpha": 0.8}, medianprops={"color": "black", "gid": "median"},
                     flierprops={"marker": ".", "markersize": 3},
                 )
             notes.append(f"{split} n={finite.size}" + (f", {dropped} NaN dropped" if dropped else ""))
             if dropped:
                 log.info("box plot %s/%s: dropped %d NaN values of %d", label, split, dropped, data.size)
-        tick_positions.append(g * stride + (len(splits) - 1) / 2)
-        tick_labels.append("\n".join([str(label), *notes]))
-    ax.set_xticks(tick_positions, tick_labels, fontsize="small")
-    ax.set_xlim(-1, len(groups) * stride - 1)
-    ax.set_ylabel(ylabel)
-    if xlabel:
-        ax.set_xlabel(xlabel)
+        ax.set_xticks(range(len(splits)), notes, fontsize="small")
+        ax.set_xlim(-0.7, len(splits) - 0.3)
+        ax.set_title(str(label), fontsize="medium")
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.ticklabel_format(axis="y", useOffset=False)
+    for ax in axes[len(labels):]:
+        ax.set_axis_off()
     handles = [Patch(facecolor=SPLIT_COLOURS[s % len(SPLIT_COLOURS)], alpha=0.8, label=split)
                for s, split in enumerate(splits)]
-    ax.legend(handles=handles, loc="best", fontsize="small")
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(splits), fontsize="small")
+    if title:
+        fig.suptitle(f"{title}\n(each panel's axis fitted to its own minima)")
     return fig
 
 
@@ -219,6 +252,10 @@ def save_figure(fig: Figure, path_without_suffix: str | Path, *, dpi: int = 150)
         if base.endswith(suffix):
             base = base[: -len(suffix)]
     written = []
+    # constrained layout settles over a draw or two (long colour-bar labels move the axes): lay out
+    # first, so that every save of the same figure gives the same bytes
+    for _ in range(2):
+        fig.draw_without_rendering()
     for suffix in FIGURE_FORMATS:
         target = Path(base + suffix)
         metadata = {"Date": None} if suffix == ".svg" else {}
@@ -249,13 +286,17 @@ def _few_minima_message(tree: DisconnectivityTree) -> str:
     return f"one minimum only (id {tree.minimum_ids[m]}, E = {tree.energies[m]:.6g})"
 
 
-def _norm(value_sets: list[np.ndarray], vmin: float | None, vmax: float | None) -> Normalize:
+def _norm(value_sets: list[np.ndarray], vmin: float | None, vmax: float | None,
+          min_span: float = MIN_COLOUR_SPAN) -> Normalize:
     finite = [v[np.isfinite(v)] for v in value_sets]
     finite = np.concatenate(finite) if finite else np.empty(0)
     low = float(vmin) if vmin is not None else (float(finite.min()) if finite.size else 0.0)
     high = float(vmax) if vmax is not None else (float(finite.max()) if finite.size else 1.0)
     if high < low:
         raise LflError(f"colour scale vmin {low:g} is above vmax {high:g}")
+    if vmin is None and vmax is None and high - low < min_span:  # never stretch a small spread
+        centre = 0.5 * (low + high)
+        low, high = centre - 0.5 * min_span, centre + 0.5 * min_span
     if high == low:  # one value only: a flat scale would map everything to the bottom colour
         pad = 0.5 * abs(low) if low else 0.5
         low, high = (low - pad if vmin is None else low), (high + pad if vmax is None else high)

@@ -40,6 +40,8 @@ def _landscape_names(values: list[str], store) -> list[str]:
 def _plot_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", type=int, default=40, help="energy levels of the disconnectivity graphs")
     parser.add_argument("--lowest-n", type=int, default=None, help="draw only the lowest N minima")
+    parser.add_argument("--min-colour-span", type=float, default=0.01,
+                        help="narrowest colour scale (AUC units): smaller spreads are not stretched (0: always stretch)")
 
 
 def register(groups) -> None:
@@ -130,7 +132,7 @@ def run_graphs(args: argparse.Namespace) -> int:
 
     with LandscapeStore(resolve_url(args)) as store:
         landscape_figures(store, _landscape_names([args.landscape], store)[0], args.out_dir, levels=args.levels,
-                          lowest_n=args.lowest_n)
+                          lowest_n=args.lowest_n, min_colour_span=args.min_colour_span)
     return 0
 
 
@@ -140,5 +142,5 @@ def run_figures(args: argparse.Namespace) -> int:
 
     with LandscapeStore(resolve_url(args)) as store:
         study_figures(store, _landscape_names(args.landscapes, store), args.out_dir, study=args.study, levels=args.levels,
-                      lowest_n=args.lowest_n)
+                      lowest_n=args.lowest_n, min_colour_span=args.min_colour_span)
     return 0
