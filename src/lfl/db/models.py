@@ -41,7 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 SYMMETRY_MODES = ("reduced", "raw", "energy")
 SPLITS = ("train", "train_correct", "train_incorrect", "test")
@@ -287,38 +287,36 @@ ROUND_V4_COLUMNS = (
 )
 
 
-class MinimumSighting(Base):
-    """How often a search of one step (exploration_rounds row) found a minimum, stored or new."""
+class _Sighting:
+    """Columns of both sightings tables: the step (exploration_rounds row), the search, how often that
+    search found the point in the step (stored or new), and whether these sightings are draws."""
 
+    @declared_attr
+    def round_id(cls) -> Mapped[int]:
+        return mapped_column(ForeignKey("exploration_rounds.id", ondelete="CASCADE"), primary_key=True)
+
+    search: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    independent: Mapped[bool] = mapped_column(Boolean)
+
+    @staticmethod
+    def constraints(point_column: str, index_name: str) -> tuple:
+        return (CheckConstraint(_in("search", SEARCHES), name="search"), CheckConstraint("n > 0", name="n"),
+                Index(index_name, point_column))
+
+
+class MinimumSighting(_Sighting, Base):
     __tablename__ = "minimum_sightings"
-    __table_args__ = (
-        CheckConstraint(_in("search", SEARCHES), name="search"),
-        CheckConstraint("n > 0", name="n"),
-        Index("ix_minimum_sightings_minimum", "minimum_id"),
-    )
+    __table_args__ = _Sighting.constraints("minimum_id", "ix_minimum_sightings_minimum")
 
-    round_id: Mapped[int] = mapped_column(ForeignKey("exploration_rounds.id", ondelete="CASCADE"), primary_key=True)
     minimum_id: Mapped[int] = mapped_column(ForeignKey("minima.id", ondelete="CASCADE"), primary_key=True)
-    search: Mapped[str] = mapped_column(String(24), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    independent: Mapped[bool] = mapped_column(Boolean)
 
 
-class TransitionStateSighting(Base):
-    """How often a search of one step found a transition state, stored or new."""
-
+class TransitionStateSighting(_Sighting, Base):
     __tablename__ = "transition_state_sightings"
-    __table_args__ = (
-        CheckConstraint(_in("search", SEARCHES), name="search"),
-        CheckConstraint("n > 0", name="n"),
-        Index("ix_transition_state_sightings_ts", "ts_id"),
-    )
+    __table_args__ = _Sighting.constraints("ts_id", "ix_transition_state_sightings_ts")
 
-    round_id: Mapped[int] = mapped_column(ForeignKey("exploration_rounds.id", ondelete="CASCADE"), primary_key=True)
     ts_id: Mapped[int] = mapped_column(ForeignKey("transition_states.id", ondelete="CASCADE"), primary_key=True)
-    search: Mapped[str] = mapped_column(String(24), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    independent: Mapped[bool] = mapped_column(Boolean)
 
 
 LFL_TABLES = tuple(Base.metadata.tables)
