@@ -94,7 +94,9 @@ def plot_disconnectivity(
     branches = LineCollection(tree.segments, colors=colours, linewidths=width, capstyle="butt")
     branches.set_label(BRANCH_COLLECTION)
     if values is not None:
-        branches.set_path_effects([patheffects.withStroke(linewidth=width + 0.9, foreground=OUTLINE)])
+        # an outline in proportion: thin lines of crowded graphs keep their colour
+        outline = width + max(0.25, 0.6 * width)
+        branches.set_path_effects([patheffects.withStroke(linewidth=outline, foreground=OUTLINE)])
     branches.set_rasterized(rasterize_above is not None and tree.segments.shape[0] > rasterize_above)
     ax.add_collection(branches)
     default_background = COLOURED_BACKGROUND if values is not None else "white"
