@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lfl.db.dedup import energy_windows, match_batch
+from lfl.identity.dedup import energy_windows, match_batch
 
 TOL = 2.0**-20  # exactly representable, so the edge cases below are exact in floating point
 

@@ -2,8 +2,8 @@
 (:mod:`.engine`), the one reader/writer (:mod:`.store`), SQL views (:mod:`.views`) and the PATHSAMPLE
 interchange format (:mod:`.pathsample`). See docs/database.md.
 
-The names below load on first use (PEP 562): jobs that only need the pure modules (:mod:`.dedup`,
-:mod:`.batches`: basin-hopping, connection searches) do not pay SQLAlchemy's import (~0.25 s a process).
+The names below load on first use (PEP 562): jobs that only need the pure modules (:mod:`.batches`;
+the identity rule lives in :mod:`lfl.identity.dedup`) do not pay SQLAlchemy's import (~0.25 s a process).
 """
 
 from __future__ import annotations

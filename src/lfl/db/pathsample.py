@@ -28,7 +28,7 @@ import numpy as np
 
 from lfl.atomic import atomic_path
 from lfl.db.batches import MinimaBatch, TransitionStateBatch
-from lfl.db.dedup import Distance
+from lfl.identity.dedup import Distance
 from lfl.db.store import IngestResult, LandscapeSpec, LandscapeStore
 from lfl.errors import DataError, LflError
 

@@ -12,7 +12,7 @@ IMMEDIATE`` takes the database write lock; PostgreSQL: ``pg_advisory_xact_lock``
 so deduplication reads what every earlier writer committed and many processes may ingest at once.
 A killed writer leaves its whole batch out; ingesting a batch again adds only what is missing.
 
-Dedup (see :mod:`lfl.db.dedup`): stored candidates come from one indexed range query per batch over
+Dedup (see :mod:`lfl.identity.dedup`): stored candidates come from one indexed range query per batch over
 the energy windows of the batch (``(landscape_id, energy)`` index), never from a table scan;
 comparisons are numpy. The landscape's ``symmetry_mode`` decides identity: ``energy`` by energy alone,
 ``raw`` by the plain Euclidean distance, ``reduced`` by the symmetry-invariant ``distance`` callable
@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from lfl.db.batches import MinimaBatch, TransitionStateBatch
-from lfl.db.dedup import Distance, energy_windows, match_batch
+from lfl.identity.dedup import Distance, energy_windows, match_batch
 from lfl.db.engine import ADVISORY_NAMESPACE, describe_error, is_sqlite, open_engine, writing
 from lfl.db.ktn import KTN
 from lfl.db.models import (

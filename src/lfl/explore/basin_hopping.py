@@ -191,7 +191,7 @@ def distinct_minima_counted(minima: list[VerifiedMinimum], *, energy_tol: float,
                             distance: Callable[[np.ndarray, np.ndarray], float] | None,
                             by_energy_only: bool = False) -> tuple[list[VerifiedMinimum], np.ndarray]:
     """(representatives, how many of ``minima`` each one stands for): the walk's sightings of each."""
-    from lfl.db.dedup import match_batch
+    from lfl.identity.dedup import match_batch
 
     if not minima:
         return [], np.zeros(0, dtype=np.int64)
