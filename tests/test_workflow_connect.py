@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from lfl.db.store import LandscapeStore
-from lfl.explore.connection_files import PlannedPairs, load_pairs, load_records, save_pairs
+from lfl.explore.connection_files import load_pairs
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.landscape import load_landscape
 from workflow_helpers import run_snakemake, tiny_ljat3_config

@@ -82,10 +82,15 @@ def parse_settings(text: str) -> dict:
     return {**DEFAULT_SETTINGS, "rounds": 3, "jobs": 2, **given}
 
 
+def search_settings(settings: dict) -> dict:
+    """The settings that shape what a connection search finds (not how many rounds or workers)."""
+    return {k: v for k, v in settings.items() if k not in ("rounds", "jobs")}
+
+
 def connect_effort(settings: dict) -> str:
     from lfl.commands.exploration_step import effort_key
 
-    return effort_key({k: v for k, v in settings.items() if k not in ("rounds", "jobs")})
+    return effort_key(search_settings(settings))
 
 
 def plan_connection_round(landscape, system, store, record, settings: dict, round_: int, effort: str):
@@ -116,8 +121,9 @@ def plan_connection_round(landscape, system, store, record, settings: dict, roun
              len(tasks))
     return RefinementTasks.from_tasks(
         tasks, coords[ktn.index_of(min1)].reshape(-1, system.n_dof), coords[ktn.index_of(min2)].reshape(-1, system.n_dof),
-        {"landscape": landscape.name, "round": round_, "effort": effort, "n_unconnected": n_unconnected,
-         "lfl_version": __version__},
+        {"landscape": landscape.name, "round": round_, "effort": effort, "n_minima": ktn.n_minima,
+         "n_transition_states": ktn.n_transition_states, "n_unconnected": n_unconnected,
+         "strategy": settings["strategy"], "lfl_version": __version__},
     )
 
 
@@ -135,8 +141,6 @@ def run_stage(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
     if not isinstance(settings["rounds"], int) or settings["rounds"] < 0:
         raise LflError(f"config key 'connect.rounds': must be a whole number >= 0, got {settings['rounds']!r}")
-    if args.workers < 1:
-        raise LflError(f"--workers must be >= 1, got {args.workers}")
     landscape = load_landscape(args.landscape, args.draw)
     effort = connect_effort(settings)
     url = resolve_url(args)
@@ -157,7 +161,7 @@ def run_stage(args: argparse.Namespace) -> int:
             outcomes = searches.run(tasks)
             records = round_records(tasks, outcomes, system.n_dof,
                                     {"landscape": landscape.name, "round": round_, "stage": "connect"})
-            ingest_step(store, record.id, system, [records], stage="connect", step=f"round {round_} @{effort}",
+            ingest_step(store, record.id, [records], n_dof=system.n_dof, distance=system.distance, stage="connect", step=f"round {round_} @{effort}",
                         round_=round_, effort=effort, n_tasks=len(tasks),
                         cpu_seconds=process_cpu_seconds() - cpu_before + sum(o[3] for o in outcomes),
                         compile_seconds=compile_time.compile_seconds() - compile_before + sum(o[4] for o in outcomes),
@@ -176,49 +180,16 @@ def run_stage(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from lfl import __version__
     from lfl.db.store import LandscapeStore
     from lfl.explore.connection_files import PlannedPairs, save_pairs
-    from lfl.explore.connection_strategy import plan_pairs
     from lfl.landscape import load_landscape
 
     settings = parse_settings(args.settings)
     landscape = load_landscape(args.landscape, args.draw)
-    system = landscape.system()
     with LandscapeStore(resolve_url(args)) as store:
-        record = store.landscape(landscape.name)
-        ktn = store.load_ktn(record.id)
-        coords = store.coordinates(ktn.minimum_ids)
-        attempts = store.connect_attempts(record.id)
-    pairs = plan_pairs(
-        minimum_ids=ktn.minimum_ids,
-        energies=ktn.minimum_energies,
-        ts_min1=ktn.ts_min1,
-        ts_min2=ktn.ts_min2,
-        coords=coords,
-        distance=system.distance if landscape.definition["symmetry"] == "reduced" else None,
-        attempts=(attempts.min1_ids, attempts.min2_ids, attempts.outcomes),
-        strategy=settings["strategy"],
-        n_pairs=settings["pairs_per_round"],
-        k_nearest=settings["k_nearest"],
-        max_failures=settings["max_failures"],
-        fill=settings["fill_pairs"],
-    )
-    min1 = np.array([p[0] for p in pairs], dtype=np.int64)
-    min2 = np.array([p[1] for p in pairs], dtype=np.int64)
-    n_unconnected = int(np.count_nonzero(~ktn.connected_to_global_minimum())) if ktn.n_minima else 0
-    planned = PlannedPairs(
-        min1, min2,
-        coords[ktn.index_of(min1)].reshape(-1, system.n_dof), coords[ktn.index_of(min2)].reshape(-1, system.n_dof),
-        {"landscape": landscape.name, "round": args.round, "n_minima": ktn.n_minima,
-         "n_transition_states": ktn.n_transition_states, "n_unconnected": n_unconnected,
-         "strategy": settings["strategy"], "lfl_version": __version__},
-    )
-    save_pairs(args.out, planned)
-    log.info("%s round %d: %d minima, %d transition states, %d not joined to the global minimum; %d pairs planned",
-             landscape.name, args.round, ktn.n_minima, ktn.n_transition_states, n_unconnected, len(planned))
+        tasks = plan_connection_round(landscape, landscape.system(), store, store.landscape(landscape.name), settings,
+                                      args.round, connect_effort(settings))
+    save_pairs(args.out, PlannedPairs(tasks.min1_ids, tasks.min2_ids, tasks.coords1, tasks.coords2, tasks.metadata))
     return 0
 
 

@@ -16,9 +16,6 @@ import json
 
 import numpy as np
 
-QUENCH_FIELDS = ("coords", "energy", "rms_gradient", "n_negative", "log_prod_positive", "task")
-
-
 def effort_key(*settings: dict) -> str:
     """A short hash of the settings behind a step: steps of other settings are other steps."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
@@ -119,19 +116,21 @@ def attempt_rows(records: list, effort: str | None = None) -> list[dict]:
     return rows
 
 
-def ingest_step(store, landscape_id: int, system, records: list, *, stage: str, step: str, round_: int | None,
-                effort: str | None, n_tasks: int, cpu_seconds: float, compile_seconds: float | None,
-                found_by: str, source: str) -> tuple[dict, dict]:
-    """Points, attempts, the round row and its sightings in one transaction: (round row, counts)."""
+def ingest_step(store, landscape_id: int, records: list, *, n_dof: int, distance, stage: str, step: str,
+                round_: int | None, effort: str | None, n_tasks: int, cpu_seconds: float,
+                compile_seconds: float | None, found_by: str, source: str) -> tuple[dict, dict]:
+    """Points, attempts, the round row and its sightings in one transaction: (round row, counts).
+    ``distance`` is the landscape's symmetry-invariant distance (None: a step that found no point
+    needs none)."""
     n_ts = sum(r.n_transition_states for r in records)
-    quenched = quench_batch(records, system.n_dof, source=source)
+    quenched = quench_batch(records, n_dof, source=source)
     minimum_sightings: list[tuple[int, str]] = []
     ts_sightings: list[tuple[int, str]] = []
     n_new = {"minima": 0, "transition_states": 0}
     with store.transaction(landscape_id):
         if n_ts:
-            batch = transition_state_batch(records, system.n_dof, found_by=found_by, source=source)
-            result = store.ingest(landscape_id, transition_states=batch, distance=system.distance)
+            batch = transition_state_batch(records, n_dof, found_by=found_by, source=source)
+            result = store.ingest(landscape_id, transition_states=batch, distance=distance)
             searches = _ts_searches(records)
             ts_sightings = list(zip(result.ts_ids.tolist(), searches))
             minimum_sightings = (list(zip(result.ts_min1_ids.tolist(), searches))
@@ -139,7 +138,7 @@ def ingest_step(store, landscape_id: int, system, records: list, *, stage: str, 
             n_new["minima"] += result.n_new_minima
             n_new["transition_states"] += result.n_new_transition_states
         if quenched is not None:
-            result = store.ingest(landscape_id, minima=quenched, distance=system.distance)
+            result = store.ingest(landscape_id, minima=quenched, distance=distance)
             minimum_sightings += [(i, "random-start") for i in result.minimum_ids.tolist()]
             n_new["minima"] += result.n_new_minima
         rows = attempt_rows(records, effort)
@@ -152,4 +151,4 @@ def ingest_step(store, landscape_id: int, system, records: list, *, stage: str, 
                  "n_new_transition_states": n_new["transition_states"]}
 
 
-__all__ = ["QUENCH_FIELDS", "attempt_rows", "effort_key", "ingest_step", "quench_batch", "transition_state_batch"]
+__all__ = ["attempt_rows", "effort_key", "ingest_step", "quench_batch", "transition_state_batch"]

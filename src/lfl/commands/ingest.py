@@ -114,8 +114,8 @@ def run_ingest_minima(args: argparse.Namespace) -> int:
 
 def run_ingest_connections(args: argparse.Namespace) -> int:
     from lfl import compile_time
-    from lfl.commands.connect import parse_settings
-    from lfl.commands.exploration_step import effort_key, ingest_step
+    from lfl.commands.connect import connect_effort, parse_settings
+    from lfl.commands.exploration_step import ingest_step
     from lfl.db.store import LandscapeStore
     from lfl.explore.connection_files import load_records
     from lfl.explore.saturation import process_cpu_seconds
@@ -123,22 +123,21 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
     from lfl.logs import mask_url
 
     records = [load_records(path) for path in args.results]
-    round_ = records[0].metadata.get("round") if records else None
+    round_ = records[0].metadata.get("round")
     landscape = load_landscape(args.landscape, args.draw)
-    settings = {k: v for k, v in parse_settings(json.dumps(records[0].metadata.get("settings", {}))).items()
-                if k not in ("rounds", "jobs")} if records else {}
-    effort = effort_key(settings)
+    effort = connect_effort(parse_settings(json.dumps(records[0].metadata.get("settings", {}))))
     n_attempts = sum(r.n_attempts for r in records)
     url = resolve_url(args)
     with LandscapeStore(url) as store:
         record = store.landscape(landscape.name)
-        # a round with nothing planned needs neither writes nor the landscape's compiled kernels
-        system = landscape.system() if n_attempts else _NoPoints(records[0].arrays["ts_coords"].shape[1])
+        # a round with nothing planned needs no distance, so not the landscape's compiled kernels
+        distance = landscape.system().distance if n_attempts else None
         cpu = sum(float(r.metadata.get("cpu_seconds", 0.0)) for r in records) + process_cpu_seconds()
         compiled = sum(float(r.metadata.get("compile_seconds", 0.0)) for r in records) + compile_time.compile_seconds()
-        row, found = ingest_step(store, record.id, system, records, stage="connect", step=f"round {round_} @{effort}",
-                                 round_=round_, effort=effort, n_tasks=n_attempts, cpu_seconds=cpu,
-                                 compile_seconds=compiled, found_by="dneb+hybrid-ef", source=", ".join(args.results))
+        row, found = ingest_step(store, record.id, records, n_dof=records[0].arrays["ts_coords"].shape[1],
+                                 distance=distance, stage="connect", step=f"round {round_} @{effort}", round_=round_,
+                                 effort=effort, n_tasks=n_attempts, cpu_seconds=cpu, compile_seconds=compiled,
+                                 found_by="dneb+hybrid-ef", source=", ".join(args.results))
         counts = store.counts(record.id)
         ktn = store.load_ktn(record.id)
     connected = bool(ktn.n_minima and ktn.connected_to_global_minimum().all())
@@ -151,10 +150,3 @@ def run_ingest_connections(args: argparse.Namespace) -> int:
              found["n_new_minima"], connected, counts)
     return 0
 
-
-class _NoPoints:
-    """Stands in for the system of a step that found nothing (no kernels loaded)."""
-
-    def __init__(self, n_dof: int) -> None:
-        self.n_dof = n_dof
-        self.distance = None

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 
 from lfl.commands.db import add_database_options, resolve_url
 
@@ -127,10 +126,10 @@ def criterion(settings: dict):
 
 
 def refine_effort(settings: dict, connect: dict) -> str:
+    from lfl.commands.connect import search_settings
     from lfl.commands.exploration_step import effort_key
 
-    return effort_key({k: v for k, v in settings.items() if k not in LIMITS},
-                      {k: v for k, v in connect.items() if k not in ("rounds", "jobs")})
+    return effort_key({k: v for k, v in settings.items() if k not in LIMITS}, search_settings(connect))
 
 
 def plan_round(landscape, system, store, record, settings: dict, connect: dict, round_: int, effort: str):
@@ -214,12 +213,9 @@ def run_stage(args: argparse.Namespace) -> int:
     from lfl.commands.exploration_step import ingest_step
     from lfl.commands.search_pool import SearchPool, round_records
     from lfl.db.store import LandscapeStore
-    from lfl.errors import LflError
     from lfl.explore.saturation import process_cpu_seconds, stop_reason
     from lfl.logs import mask_url
 
-    if args.workers < 1:
-        raise LflError(f"--workers must be >= 1, got {args.workers}")
     settings, connect, landscape, options = _prepare(args)
     effort = refine_effort(settings, connect)
     rule = criterion(settings)
@@ -249,7 +245,8 @@ def run_stage(args: argparse.Namespace) -> int:
             # this process's share (planning, ingest, searches run here) plus the workers' searches
             cpu = process_cpu_seconds() - cpu_before + sum(o[3] for o in outcomes)
             compiled = compile_time.compile_seconds() - compile_before + sum(o[4] for o in outcomes)
-            row, found = ingest_step(store, record.id, system, [records], stage="refine",
+            row, found = ingest_step(store, record.id, [records], n_dof=system.n_dof, distance=system.distance,
+                                     stage="refine",
                                      step=f"round {round_} @{effort}", round_=round_, effort=effort,
                                      n_tasks=len(tasks), cpu_seconds=cpu, compile_seconds=compiled,
                                      found_by="refinement", source=f"refinement round {round_} ({effort})")

@@ -146,7 +146,7 @@ class SearchPool:
 
         futures = [self.pool.submit(_run_task, *a) for a in arguments]
         try:
-            return sorted((f.result() for f in futures), key=lambda outcome: outcome[0])
+            return [f.result() for f in futures]  # submitted in task order
         except BrokenProcessPool:
             raise LflError("a search worker died (killed, or out of memory); nothing of this round was "
                            "written: run the stage again") from None
