@@ -24,8 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	for script in bench/bench_*.py; do PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python $$script || exit 1; done
 
-# numba's on-disk cache does not notice edits to a *called* function in another file: after editing a
-# kernel, drop the caches (CI always starts from none)
+# not needed after an edit (lfl.kernel_cache stamps every kernel with all kernel sources); frees the disk
 clean-cache:
 	find src bench -name '*.nbi' -delete -o -name '*.nbc' -delete
 

@@ -19,7 +19,7 @@ in CPU seconds of this process (``time.process_time``: the machine may be shared
 point and refresh interval on D2, and the memories on digits.
 
 Also printed: the cost of one L-BFGS iteration split into the energy+gradient kernel (timed alone) and the
-rest (the L-BFGS step of lfl.explore.lbfgs_core and the compiled driver).
+rest (the L-BFGS step of lfl.numerics.lbfgs_core and the compiled driver).
 
 Run: .venv/bin/python bench/bench_basin_hopping.py [--quick] [--tune] [--memory M] [--max-step S] [--cases ...]
 """
@@ -50,8 +50,8 @@ from lfl.data.ljat3 import generate_pool
 from lfl.errors import LflError
 from lfl.explore.basin_hopping import BasinHoppingReport, BasinHoppingSettings, basin_hopping, start_walk
 from lfl.explore.eigenvector_following import hessian_index
-from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import HessianPreconditioning, make_quench, uses_compiled_quench
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems import mlp_kernels
 from lfl.systems.mlp import MLPSystem
 

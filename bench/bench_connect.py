@@ -1,6 +1,6 @@
 """Connection attempts on network losses: seconds per attempt, against the initial implementation, same run.
 
-One attempt is :func:`lfl.explore.transition_states.connect_pair`: a DNEB between two minima,
+One attempt is :func:`lfl.explore.connection_attempt.connect_pair`: a DNEB between two minima,
 eigenvector-following from its band maxima, and the two push-off minimisations of every transition
 state found (with their Hessian index checks). Issue target: under 0.2 s per attempt for
 [2,10,4,1000,1e-4] on LJAT3 D2.
@@ -53,12 +53,13 @@ import numpy as np
 from lfl.config import LJAT3_BOX_LENGTHS
 from lfl.data.draw import draw_training_set
 from lfl.data.ljat3 import generate_pool
+from lfl.explore.connection_attempt import connect_pair
 from lfl.explore.connection_strategy import plan_pairs
 from lfl.explore.eigenvector_following import EFSettings, hessian_index
-from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import make_quench
 from lfl.explore.network_quench import HessianPreconditioning
-from lfl.explore.transition_states import ConnectSettings, connect_pair, network_connect_settings
+from lfl.explore.transition_states import ConnectSettings, network_connect_settings
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems.base import System
 from lfl.systems.mlp import MLPSystem
 
@@ -174,7 +175,8 @@ started = time.perf_counter()
 from lfl.threads import set_thread_environment
 set_thread_environment(1)
 import numpy as np
-from lfl.explore.transition_states import connect_pair, network_connect_settings
+from lfl.explore.connection_attempt import connect_pair
+from lfl.explore.transition_states import network_connect_settings
 from lfl.systems.mlp import MLPSystem
 data = np.load({path!r})
 system = MLPSystem({spec!r}, data["inputs"], data["labels"])

@@ -23,8 +23,8 @@ from scipy.optimize import minimize
 
 from lfl.config import LJAT3_BOX_LENGTHS
 from lfl.data.ljat3 import LJAT3Settings, classify_batch, generate_pool, minimise_batch, random_starts
-from lfl.explore import lbfgs_core as core
-from lfl.explore.lbfgs import minimize_lbfgs
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.lbfgs import minimize_lbfgs
 from lfl.systems.ljat3 import LJAT3System
 
 

@@ -269,7 +269,7 @@ def _phase_loop(reps, phase, x, gradient, var_index, n_full, sizes, xt, labels, 
         elif phase <= 4:
             for start in range(0, n_items, stride):
                 m = min(stride, n_items - start)
-                padded = (m + kernels._BLOCK_PAD - 1) // kernels._BLOCK_PAD * kernels._BLOCK_PAD
+                padded = (m + kernels.BLOCK_PAD - 1) // kernels.BLOCK_PAD * kernels.BLOCK_PAD
                 if phase == 1:
                     kernels.hidden_tanh_rows(w1, b1, xb, block_acts, padded)
                 elif phase == 2:

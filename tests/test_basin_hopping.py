@@ -19,8 +19,8 @@ from lfl.explore.basin_hopping import (
     start_walk,
 )
 from lfl.explore.eigenvector_following import hessian_index
-from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import make_quench
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems.mlp import MLPSystem
 
 

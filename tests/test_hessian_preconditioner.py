@@ -18,8 +18,8 @@ from lfl.explore.hessian_preconditioner import (
     root_times,
     root_transpose_times,
 )
-from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import HessianPreconditioning, make_quench, quench_settings
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems.base import System
 from lfl.systems.mlp import MLPSystem
 

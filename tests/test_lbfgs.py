@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lfl.errors import LflError
-from lfl.explore import lbfgs_core as core
-from lfl.explore.lbfgs import LBFGS, LBFGSSettings, minimize_lbfgs
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.lbfgs import LBFGS, LBFGSSettings, minimize_lbfgs
 from lfl.systems.base import System
 from lfl.systems.ljat3 import LJAT3System
 

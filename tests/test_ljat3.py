@@ -13,8 +13,8 @@ from scipy.optimize import minimize, minimize_scalar
 from lfl.config import LJAT3_BOX_LENGTHS
 from lfl.data.ljat3 import LJAT3Settings, generate_pool, minimise_batch
 from lfl.errors import DataError
-from lfl.explore import lbfgs_core as core
-from lfl.explore.lbfgs import minimize_lbfgs
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.lbfgs import minimize_lbfgs
 from lfl.systems.ljat3 import LJAT3System, ljat3_classify
 
 Z = 2.0

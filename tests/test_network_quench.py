@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from lfl.errors import LflError
-from lfl.explore.lbfgs import LBFGSSettings, minimize_lbfgs
 from lfl.explore.network_quench import make_quench, uses_compiled_quench
+from lfl.numerics.lbfgs import LBFGSSettings, minimize_lbfgs
 from lfl.systems.base import System
 from lfl.systems.ljat3 import LJAT3System
 from lfl.systems.mlp import MLPSystem

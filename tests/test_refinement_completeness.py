@@ -17,10 +17,11 @@ import pytest
 from scipy.optimize import minimize
 
 from lfl.explore.completeness import completeness
+from lfl.explore.connection_attempt import connect_pair
 from lfl.explore.refinement_strategy import SINGLE_ENDED_METHOD, plan_refinement
 from lfl.explore.saturation import SaturationCriterion, stop_reason
 from lfl.explore.single_ended import single_ended_search
-from lfl.explore.transition_states import ConnectSettings, connect_pair
+from lfl.explore.transition_states import ConnectSettings
 from lfl.systems.test_surfaces import SeparableWells
 
 

@@ -11,9 +11,10 @@ import pytest
 from scipy.optimize import root
 
 from lfl.errors import LflError
+from lfl.explore.connection_attempt import connect_pair, next_gap
 from lfl.explore.eigenvector_following import EFSettings
 from lfl.explore.neb import DNEBSettings
-from lfl.explore.transition_states import ConnectSettings, _next_gap, connect_pair, push_off_and_minimise
+from lfl.explore.transition_states import ConnectSettings, push_off_and_minimise
 from lfl.systems.base import System
 from lfl.systems.test_surfaces import (
     MULLER_BROWN_MINIMA_APPROX,
@@ -248,13 +249,13 @@ def test_next_gap_bridges_the_cheapest_path_at_its_shortest_gap():
         return float(np.linalg.norm(points[u] - points[v]))
 
     # squared costs: 4^2 + 6.5^2 < 10^2, so the path goes through node 2 and its shortest gap is 0-2
-    assert _next_gap(4, _Links([]), distance, {}, 2) == (0, 2)
+    assert next_gap(4, _Links([]), distance, {}, 2) == (0, 2)
     # 0 and 2 joined: the remaining gap on the path is 2-1
-    assert _next_gap(4, _Links([[0, 2]]), distance, {}, 2) == (1, 2)
+    assert next_gap(4, _Links([[0, 2]]), distance, {}, 2) == (1, 2)
     # 2-1 tried out: the direct pair is next
-    assert _next_gap(4, _Links([[0, 2]]), distance, {(1, 2): 2}, 2) == (0, 1)
+    assert next_gap(4, _Links([[0, 2]]), distance, {(1, 2): 2}, 2) == (0, 1)
     # every pair into node 1 tried out: nothing left
-    assert _next_gap(4, _Links([[0, 2]]), distance, {(0, 1): 2, (1, 2): 2, (1, 3): 2}, 2) is None
+    assert next_gap(4, _Links([[0, 2]]), distance, {(0, 1): 2, (1, 2): 2, (1, 3): 2}, 2) is None
 
 
 @pytest.mark.parametrize("embedded", [False, True])

@@ -13,10 +13,11 @@ from scipy.optimize import minimize
 
 from lfl.data.draw import draw_training_set
 from lfl.data.ljat3 import generate_pool
+from lfl.explore.connection_attempt import connect_pair
 from lfl.explore.connection_strategy import plan_pairs
-from lfl.explore.lbfgs import LBFGSSettings
 from lfl.explore.network_quench import make_quench
-from lfl.explore.transition_states import connect_pair, network_connect_settings
+from lfl.explore.transition_states import network_connect_settings
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems.base import System
 from lfl.systems.mlp import MLPSystem
 

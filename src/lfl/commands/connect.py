@@ -219,7 +219,7 @@ def run_connect(args: argparse.Namespace) -> int:
     from lfl.errors import LflError
     from lfl.explore.connection_files import OUTCOMES, load_pairs, records_from_results, save_records
     from lfl.explore.saturation import process_cpu_seconds
-    from lfl.explore.transition_states import connect_pair
+    from lfl.explore.connection_attempt import connect_pair
     from lfl.landscape import load_landscape
 
     if not 0 <= args.job < args.jobs:

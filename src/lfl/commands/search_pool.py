@@ -43,7 +43,7 @@ def _run_task(k: int, kind: str, mode: int, coords1, coords2) -> tuple:
                 result = single_ended_search(system, coords1, [0], options, step=settings["random_direction_step"],
                                              directions=coords2[None, :])
         else:
-            from lfl.explore.transition_states import connect_pair
+            from lfl.explore.connection_attempt import connect_pair
 
             if kind == "random_copy":  # the copy as drawn: aligning it would undo the draw
                 from dataclasses import replace

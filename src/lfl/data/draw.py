@@ -15,8 +15,10 @@ import numpy as np
 
 from lfl import __version__
 from lfl.data.noise import mislabel
-from lfl.data.pool import DataPool, check_inputs_labels, hash_arrays, load_npz, save_npz
+from lfl.data.pool import DataPool, hash_arrays
 from lfl.errors import DataError
+from lfl.npz import load_npz, save_npz
+from lfl.systems.network import check_inputs_labels
 
 _SELECT, _NOISE, _TEST = 0, 1, 2
 

@@ -15,11 +15,14 @@ import numpy as np
 from numba import njit, prange
 
 import lfl
+from lfl import kernel_cache
 from lfl.data.pool import DataPool
 from lfl.errors import DataError
-from lfl.explore import lbfgs_core as core
-from lfl.explore.lbfgs import check_settings
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.lbfgs import check_settings
 from lfl.systems.ljat3 import N_CLASSES, N_DOF, UNCLASSIFIED, ljat3_classify, ljat3_distances, ljat3_energy_gradient
+
+kernel_cache.install()
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ File layout (all arrays little-endian, no pickles):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lfl.atomic import atomic_path
 from lfl.errors import DataError
+from lfl.npz import load_npz, save_npz
+from lfl.systems.network import check_inputs_labels
 
 _CORE = ("inputs", "labels", "train_index", "test_index", "metadata")
 
@@ -70,44 +70,6 @@ def hash_arrays(*arrays: np.ndarray) -> str:
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
-
-
-def check_inputs_labels(inputs: np.ndarray, labels: np.ndarray, n_classes: int, source: str) -> None:
-    """Raise a one-line DataError for the problems users actually hit: NaN, shapes, label range."""
-    if inputs.ndim != 2:
-        raise DataError(f"{source}: inputs must be a 2-d array (items x features), got shape {inputs.shape}")
-    if labels.ndim != 1 or labels.shape[0] != inputs.shape[0]:
-        raise DataError(
-            f"{source}: labels must be a 1-d array with one entry per item "
-            f"({inputs.shape[0]} items), got shape {labels.shape}"
-        )
-    if not np.all(np.isfinite(inputs)):
-        bad = int(np.count_nonzero(~np.isfinite(inputs)))
-        raise DataError(f"{source}: inputs contain {bad} NaN or infinite value(s)")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DataError(f"{source}: labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}")
-
-
-def save_npz(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict) -> None:
-    """Write arrays plus JSON metadata atomically (a killed job leaves no partial file)."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays)
-
-
-def load_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as exc:  # zipfile/format errors of every kind become one clear line
-        raise DataError(f"{path}: not a readable .npz data file ({exc.__class__.__name__}: {exc})") from None
-    if "metadata" not in arrays:
-        raise DataError(f"{path}: no 'metadata' entry; not an lfl data file")
-    metadata = json.loads(str(arrays.pop("metadata")))
-    return arrays, metadata
 
 
 def save_pool(pool: DataPool, path: str | Path) -> None:

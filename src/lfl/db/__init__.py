@@ -18,7 +18,7 @@ _EXPORTS = {
     "KTN": "lfl.db.ktn",
     "DEFAULT_DISTANCE_TOL": "lfl.db.store",
     "DEFAULT_ENERGY_TOL": "lfl.db.store",
-    "IngestResult": "lfl.db.store",
+    "IngestResult": "lfl.db.ingest",
     "LandscapeRecord": "lfl.db.store",
     "LandscapeSpec": "lfl.db.store",
     "LandscapeStore": "lfl.db.store",

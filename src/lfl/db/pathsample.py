@@ -28,9 +28,10 @@ import numpy as np
 
 from lfl.atomic import atomic_path
 from lfl.db.batches import MinimaBatch, TransitionStateBatch
-from lfl.identity.dedup import Distance
-from lfl.db.store import IngestResult, LandscapeSpec, LandscapeStore
+from lfl.db.ingest import IngestResult
+from lfl.db.store import LandscapeSpec, LandscapeStore
 from lfl.errors import DataError, LflError
+from lfl.identity.dedup import Distance
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,3 @@
-"""Explorers of a potential-energy (loss) landscape: L-BFGS, basin-hopping, DNEB, eigenvector-following."""
-
-from lfl.explore.result import OptimizeResult
-
-__all__ = ["OptimizeResult"]
+"""Explorers of a potential-energy (loss) landscape: basin-hopping, DNEB, eigenvector-following,
+connection and refinement planning. Pure science over a :class:`~lfl.systems.base.System`: nothing
+here touches the database."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lfl.errors import LflError
-from lfl.explore.result import OptimizeResult
+from lfl.numerics.result import OptimizeResult
 
 log = logging.getLogger(__name__)
 

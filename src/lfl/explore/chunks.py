@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lfl.data.pool import load_npz, save_npz
 from lfl.errors import DataError
 from lfl.explore.basin_hopping import BasinHoppingReport, VerifiedMinimum, WalkerState
+from lfl.npz import load_npz, save_npz
 
 _MINIMA_ARRAYS = ("coords", "energies", "rms_gradient", "n_negative", "lowest_eigenvalue", "log_prod_positive",
                   "found_at_step")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lfl.data.pool import load_npz, save_npz
 from lfl.errors import DataError
+from lfl.npz import load_npz, save_npz
 
 OUTCOMES = ("failed", "partial", "connected")  # attempt_outcome codes 0, 1, 2
 _SIDE_FIELDS = ("coords", "energy", "rms_gradient", "n_negative", "log_prod_positive")

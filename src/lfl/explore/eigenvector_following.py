@@ -23,7 +23,7 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
 from lfl.errors import LflError
-from lfl.explore.lbfgs import minimize_lbfgs
+from lfl.numerics.lbfgs import minimize_lbfgs
 from lfl.systems.base import System
 
 log = logging.getLogger(__name__)

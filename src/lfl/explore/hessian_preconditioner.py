@@ -16,6 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lfl import kernel_cache
+
+kernel_cache.install()
+
 CHOLESKY = 0
 EIGEN = 1
 # eigenvalues below this fraction of the largest one (in modulus) are raised to it: a zero mode would

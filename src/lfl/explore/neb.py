@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lfl.errors import LflError
-from lfl.explore.lbfgs import minimize_lbfgs
+from lfl.numerics.lbfgs import minimize_lbfgs
 from lfl.systems.base import System
 
 log = logging.getLogger(__name__)

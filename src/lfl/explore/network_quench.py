@@ -2,9 +2,9 @@
 
 A network quench takes about a thousand L-BFGS iterations at RMS gradient 1e-9 (the minima are flat:
 the smallest Hessian eigenvalue is about 2*lambda), and for the small networks one evaluation costs
-tens of microseconds, so the Python round trip of the generic driver (:mod:`lfl.explore.lbfgs`) is a
+tens of microseconds, so the Python round trip of the generic driver (:mod:`lfl.numerics.lbfgs`) is a
 large part of a quench. :func:`network_quench_kernel` loops the reverse-communication protocol of
-:mod:`lfl.explore.lbfgs_core` and calls :func:`lfl.systems.mlp_kernels.kernel` directly. The kernel is
+:mod:`lfl.numerics.lbfgs_core` and calls :func:`lfl.systems.mlp_kernels.kernel` directly. The kernel is
 called by name, not passed in: a jitted function passed as an argument is recompiled in every process.
 
 :func:`make_quench` is what explorers use: ``quench = make_quench(system, settings)`` gives
@@ -26,12 +26,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
+from lfl import kernel_cache
 from lfl.errors import LflError
-from lfl.explore import lbfgs_core as core
 from lfl.explore.hessian_preconditioner import preconditioner_root, root_times, root_transpose_times
-from lfl.explore.lbfgs import LBFGSSettings, minimize_lbfgs
-from lfl.explore.result import OptimizeResult
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.lbfgs import LBFGSSettings, minimize_lbfgs
+from lfl.numerics.result import OptimizeResult
 from lfl.systems import mlp_kernels
+
+kernel_cache.install()
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lfl.data.pool import load_npz, save_npz
 from lfl.errors import DataError
 from lfl.explore.refinement_strategy import TASK_KINDS
+from lfl.npz import load_npz, save_npz
 
 _ARRAYS = ("task", "min1_ids", "min2_ids", "mode", "coords1", "coords2")
 

@@ -1,6 +1,6 @@
 """Single-ended transition-state searches out of one minimum (OPTIM's uphill searches along soft modes).
 
-:func:`single_ended_search` is pure, like :func:`~lfl.explore.transition_states.connect_pair`: a
+:func:`single_ended_search` is pure, like :func:`~lfl.explore.connection_attempt.connect_pair`: a
 minimum's coordinates in, a :class:`~lfl.explore.transition_states.ConnectionResult` out. From the
 minimum it steps ``step`` along each chosen Hessian eigenvector (softest first), in both directions,
 and hands the displaced point to hybrid eigenvector-following in mode-following form: it climbs the
@@ -13,22 +13,13 @@ is what a completed landscape needs beyond a connected one (SCIENCE.md §6).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from lfl.errors import LflError
 from lfl.explore.eigenvector_following import hessian_eigen_decomposition, lowest_eigenpairs_iterative
-from lfl.explore.network_quench import make_quench
-from lfl.explore.transition_states import (
-    ConnectionResult,
-    ConnectSettings,
-    MinimumFound,
-    TransitionState,
-    refine_saddle,
-    same_point,
-)
+from lfl.explore.transition_states import ConnectionResult, ConnectSettings, SaddleSearch
 from lfl.systems.base import System
 
 
@@ -58,7 +49,6 @@ def single_ended_search(
     minimum; ``endpoint_matches["a"]`` is x_min's position in ``minima`` when a push-off fell back
     into it.
     """
-    started = time.perf_counter()
     x_min = np.ascontiguousarray(x_min, dtype=np.float64).ravel()
     if x_min.size != system.n_dof:
         raise LflError(f"single-ended search needs {system.n_dof} coordinates, got {x_min.size}")
@@ -74,55 +64,31 @@ def single_ended_search(
     step = settings.single_ended_step if step is None else float(step)
     if not step > 0.0:
         raise LflError(f"single-ended step must be > 0, got {step}")
-    settings.validate()
-    timings: dict[str, float] = {"dneb": 0.0, "eigenvector_following": 0.0, "quench": 0.0, "total": 0.0}
-    energy_min = float(system.energy(x_min))
-    transition_states: list[TransitionState] = []
-    minima: list[MinimumFound] = []
-    attempts: list[str] = []
+    search = SaddleSearch(system, settings)
     if not modes:
-        return ConnectionResult([], [], False, False, "no modes to search", timings, endpoint_matches={"a": None})
-    minimiser = make_quench(system, settings.quench, settings.precondition)
+        return ConnectionResult([], [], False, False, "no modes to search", search.timings, endpoint_matches={"a": None})
+    energy_min = float(system.energy(x_min))
     if directions is None:
         values, vectors = softest_modes(system, x_min, max(modes) + 1, dense_max=settings.dense_max)
     else:
         values, vectors = np.full(len(modes), np.nan), (directions / norms[:, None]).T
-
-    def minimum_index(found: MinimumFound) -> int:
-        for i, known in enumerate(minima):
-            if same_point(system, known.x, known.energy, found.x, found.energy, settings):
-                return i
-        minima.append(found)
-        return len(minima) - 1
-
     for mode in modes:
         for sign in (1.0, -1.0):
             where = (f"mode {mode} ({values[mode]:.3g})" if directions is None else f"direction {mode}") + \
                 f", sign {sign:+.0f}"
             # mode-following: climb this mode (or the random direction's best-matching one), not the softest
-            found = refine_saddle(system, x_min + sign * step * vectors[:, mode], settings, minimiser, timings,
-                                  known=transition_states, follow=sign * vectors[:, mode])
-            if isinstance(found, str):
-                attempts.append(f"{where}: {found}")
-                continue
-            ef, minus, plus = found
-            state = TransitionState.found(ef, minus, plus, minimum_index(minus), minimum_index(plus), -1)
-            distinct = state.connects_distinct
-            transition_states.append(state)
-            attempts.append(f"{where}: transition state E={ef.energy:.12g}"
-                            + ("" if distinct else " (no connection)"))
+            search.refine(x_min + sign * step * vectors[:, mode], where, follow=sign * vectors[:, mode])
 
-    home = next((i for i, m in enumerate(minima) if same_point(system, m.x, m.energy, x_min, energy_min, settings)),
-                None)
+    transition_states = search.transition_states
+    home = search.index_of(x_min, energy_min)
     connected = home is not None and any(
         ts.connects_distinct and home in (ts.minus_index, ts.plus_index) for ts in transition_states
     )
     success = any(ts.connects_distinct for ts in transition_states)
-    timings["total"] = time.perf_counter() - started
     message = (f"{len(transition_states)} transition state(s) from {2 * len(modes)} search(es)"
                f"{', one joins the minimum to another' if connected else ''}")
-    return ConnectionResult(transition_states, minima, connected, success, message, timings,
-                            attempts=attempts, endpoint_matches={"a": home})
+    return ConnectionResult(transition_states, search.minima, connected, success, message, search.elapsed(),
+                            attempts=search.attempts, endpoint_matches={"a": home})
 
 
 __all__ = ["single_ended_search", "softest_modes"]

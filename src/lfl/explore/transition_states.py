@@ -1,9 +1,12 @@
-"""Connect two minima: DNEB candidates -> hybrid eigenvector-following -> push off both ways and minimise.
+"""Transition states and the pieces of a search for them: settings, what a search finds (minima,
+transition states, the result of an attempt), pushing a saddle off both ways and minimising, and
+refining a start into a transition state by hybrid eigenvector-following.
 
-:func:`connect_pair` is pure: it reads two coordinate vectors and returns what it found (transition
-states, each with the two minima its pushed-off sides fall into, and every distinct minimum seen);
-storing them is the caller's job. A transition state whose two sides fall into the same minimum is
-kept and flagged (``connects_distinct = False``): it is no connection.
+A connection attempt between two minima (:class:`~lfl.explore.connection_attempt.ConnectionAttempt`,
+:func:`~lfl.explore.connection_attempt.connect_pair`) and the single-ended searches build on these.
+Everything is pure: coordinates in, what was found out; storing it is the caller's job. A transition
+state whose two sides fall into the same minimum is kept and flagged (``connects_distinct = False``):
+it is no connection.
 
 The pushed-off sides are minimised by :func:`~lfl.explore.network_quench.make_quench` (the compiled
 L-BFGS for network losses, the generic one otherwise). :func:`network_connect_settings` holds the
@@ -14,11 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse.csgraph import dijkstra
 
 from lfl.errors import LflError
 from lfl.explore.eigenvector_following import (
@@ -26,11 +27,10 @@ from lfl.explore.eigenvector_following import (
     hessian_eigen_decomposition,
     hessian_index,
     hybrid_eigenvector_following,
-    lowest_eigenpairs_iterative,
 )
-from lfl.explore.lbfgs import LBFGSSettings
-from lfl.explore.neb import DNEBResult, DNEBSettings, run_dneb
+from lfl.explore.neb import DNEBResult, DNEBSettings
 from lfl.explore.network_quench import HessianPreconditioning, Quench, make_quench
+from lfl.numerics.lbfgs import LBFGSSettings
 from lfl.systems.base import System
 
 log = logging.getLogger(__name__)
@@ -271,269 +271,82 @@ def refine_saddle(
     return ef, minus, plus
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict = {}
+class SaddleSearch:
+    """What every transition-state search keeps: the distinct minima its push-offs fell into, the
+    transition states it found, one line per start (``attempts``) and the seconds it spent
+    (``timings``); :meth:`refine` is its one step. :class:`~lfl.explore.connection_attempt.ConnectionAttempt`
+    adds a graph of nodes and links through the hooks :meth:`minimum_added` and :meth:`state_found`;
+    :func:`~lfl.explore.single_ended.single_ended_search` uses it as it is."""
 
-    def find(self, key):
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
+    def __init__(self, system: System, settings: ConnectSettings):
+        self.system = system
+        self.settings = settings
+        settings.validate()
+        self.started = time.perf_counter()
+        self.timings = {"dneb": 0.0, "eigenvector_following": 0.0, "quench": 0.0, "total": 0.0}
+        self.transition_states: list[TransitionState] = []
+        self.minima: list[MinimumFound] = []
+        self.attempts: list[str] = []
+        self._minimiser: Quench | None = None
 
-    def union(self, a, b) -> None:
-        self.parent[self.find(a)] = self.find(b)
+    @property
+    def minimiser(self) -> Quench:
+        """One quench for both sides of every candidate (made on first use)."""
+        if self._minimiser is None:
+            self._minimiser = make_quench(self.system, self.settings.quench, self.settings.precondition)
+        return self._minimiser
 
+    def index_of(self, x: np.ndarray, energy: float) -> int | None:
+        """Position of the minimum at x in :attr:`minima` (None: not among them)."""
+        return next((i for i, known in enumerate(self.minima)
+                     if same_point(self.system, known.x, known.energy, x, energy, self.settings)), None)
 
-def connect_pair(
-    system: System, x_a: np.ndarray, x_b: np.ndarray, settings: ConnectSettings | None = None
-) -> ConnectionResult:
-    """Search for transition states that join minima x_a and x_b, in up to ``max_cycles`` DNEB cycles.
+    def add_minimum(self, found: MinimumFound) -> int:
+        """Position of ``found`` in :attr:`minima`, appended when new."""
+        index = self.index_of(found.x, found.energy)
+        if index is None:
+            self.minima.append(found)
+            index = len(self.minima) - 1
+            self.minimum_added(found)
+        return index
 
-    The first cycle runs a DNEB between x_a and x_b and refines its maxima. When that leaves the two
-    unjoined but found other minima (a band between two minima far apart usually crosses several
-    basins), the next cycle bridges the most promising gap left: over the minima known to this
-    attempt, a shortest path from x_a to x_b in which joined minima cost nothing to pass between and
-    other pairs cost their symmetry-aligned distance squared (favouring several short bands over one
-    long one, as OPTIM's NEWCONNECT does); of the unjoined pairs on that path, the closest one gets
-    the next band. A pair is tried at most ``max_tries_per_pair`` times, each retry with twice the
-    images. The attempt ends when the end points are joined, no pair is left to try, or the cycles
-    are spent.
-    """
-    settings = settings or ConnectSettings()
-    settings.validate()
-    started = time.perf_counter()
-    timings = {"dneb": 0.0, "eigenvector_following": 0.0, "quench": 0.0, "total": 0.0}
-    x_a = np.ascontiguousarray(x_a, dtype=np.float64).ravel()
-    x_b = np.ascontiguousarray(x_b, dtype=np.float64).ravel()
-    if x_a.size != system.n_dof or x_b.size != system.n_dof:
-        raise LflError(f"connect needs two points of {system.n_dof} coordinates, got {x_a.size} and {x_b.size}")
+    def minimum_added(self, found: MinimumFound) -> None:
+        """Hook: a new distinct minimum was appended to :attr:`minima`."""
 
-    transition_states: list[TransitionState] = []
-    minima: list[MinimumFound] = []
-    minimiser = make_quench(system, settings.quench, settings.precondition)  # one for both sides of every candidate
-    attempts: list[str] = []
-    # The attempt's graph: node 0 is x_a, node 1 x_b, then every distinct minimum a push-off found.
-    node_x: list[np.ndarray] = [x_a, x_b]
-    node_energy: list[float] = [float(system.energy(x_a)), float(system.energy(x_b))]
-    node_of_minimum: list[int] = []
-    links = _UnionFind()
-    tries: dict[tuple[int, int], int] = {}
-    distances: dict[tuple[int, int], float] = {}
-    first_band: DNEBResult | None = None
+    def state_found(self, state: TransitionState) -> None:
+        """Hook: a new transition state was appended to :attr:`transition_states`."""
 
-    def node_distance(u: int, v: int) -> float:
-        key = (min(u, v), max(u, v))
-        if key not in distances:
-            distances[key] = float(system.distance(node_x[key[0]], node_x[key[1]]))
-        return distances[key]
+    def describe(self, state: TransitionState) -> str:
+        return f"transition state E={state.energy:.12g}" + ("" if state.connects_distinct else " (no connection)")
 
-    def minimum_index(found: MinimumFound) -> int:
-        for i, known in enumerate(minima):
-            if same_point(system, known.x, known.energy, found.x, found.energy, settings):
-                return i
-        minima.append(found)
-        node = next(
-            (k for k in range(len(node_x)) if same_point(system, node_x[k], node_energy[k], found.x, found.energy, settings)),
-            None,
-        )
-        if node is None:
-            node_x.append(found.x)
-            node_energy.append(found.energy)
-            node = len(node_x) - 1
-        node_of_minimum.append(node)
-        return len(minima) - 1
-
-    def refine(start: np.ndarray, where: str, image: int) -> None:
-        """Eigenvector-following from start; a new transition state is pushed off both ways and kept."""
-        found = refine_saddle(system, start, settings, minimiser, timings, known=transition_states)
+    def refine(self, start: np.ndarray, where: str, image: int = -1, *,
+               follow: np.ndarray | None = None) -> TransitionState | None:
+        """Eigenvector-following from start (along ``follow``'s best match, when given); a new
+        transition state is pushed off both ways and kept. None: nothing new (see ``attempts``)."""
+        found = refine_saddle(self.system, start, self.settings, self.minimiser, self.timings,
+                              known=self.transition_states, follow=follow)
         if isinstance(found, str):
-            attempts.append(f"{where}: {found}")
-            return
+            self.attempts.append(f"{where}: {found}")
+            return None
         ef, minus, plus = found
-        state = TransitionState.found(ef, minus, plus, minimum_index(minus), minimum_index(plus), image)
-        distinct = state.connects_distinct
-        if distinct:
-            links.union(node_of_minimum[state.minus_index], node_of_minimum[state.plus_index])
-        transition_states.append(state)
-        if distinct:
-            what = "connects two distinct minima"
-        elif minus.is_minimum and plus.is_minimum:
-            what = "both sides fall into the same minimum (no connection)"
-        else:
-            what = "a side did not end in a minimum (no connection)"
-        attempts.append(f"{where}: transition state E={ef.energy:.12g}, {what}")
+        state = TransitionState.found(ef, minus, plus, self.add_minimum(minus), self.add_minimum(plus), image)
+        self.transition_states.append(state)
+        self.state_found(state)
+        self.attempts.append(f"{where}: {self.describe(state)}")
+        return state
 
-    cycle = 0
-    pair: tuple[int, int] | None = (0, 1)
-    while pair is not None and cycle < settings.max_cycles:
-        cycle += 1
-        u, v = pair
-        tried = tries.get((min(u, v), max(u, v)), 0)
-        tries[(min(u, v), max(u, v))] = tried + 1
-        dneb = settings.dneb if tried == 0 else replace(settings.dneb, n_images=settings.dneb.n_images * 2**tried)
-        clock = time.perf_counter()
-        try:
-            band = run_dneb(system, node_x[u], node_x[v], dneb)
-        except LflError as exc:
-            if cycle == 1:
-                raise  # the pair itself is unusable (e.g. one minimum twice): the caller's error
-            attempts.append(f"cycle {cycle}, nodes {u}-{v}: DNEB failed ({exc})")
-            pair = _next_gap(len(node_x), links, node_distance, tries, settings.max_tries_per_pair)
-            continue
-        timings["dneb"] += time.perf_counter() - clock
-        first_band = first_band or band
-        if band.candidates.size == 0:
-            attempts.append(f"cycle {cycle}, nodes {u}-{v}: no local maximum along the band")
-
-        for image in band.candidates[: settings.max_candidates]:
-            refine(band.images[int(image)], f"cycle {cycle}, nodes {u}-{v}, image {int(image)}", int(image))
-        if links.find(0) == links.find(1):
-            break
-        if settings.quench_images and cycle < settings.max_cycles and links.find(u) != links.find(v):
-            clock = time.perf_counter()
-            n_new = _add_band_minima(system, band, settings, minimiser, node_x, node_energy)
-            timings["quench"] += time.perf_counter() - clock
-            if n_new:
-                attempts.append(f"cycle {cycle}, nodes {u}-{v}: {n_new} new minimum/minima from quenched band images")
-        pair = _next_gap(len(node_x), links, node_distance, tries, settings.max_tries_per_pair)
-
-    # Bands into x_b all failed: climb out of x_b itself, uphill along its softest modes (single-ended
-    # eigenvector-following). Any transition state next to x_b joins it to some minimum, which the
-    # planner of the next round can take further.
-    if settings.single_ended_modes and not _joined_to_other(links, 1, len(node_x)):
-        n_modes = min(settings.single_ended_modes, system.n_dof)
-        if system.n_dof <= settings.dense_max:
-            values, vectors = hessian_eigen_decomposition(system, x_b)
-        else:  # Lanczos on Hessian-vector products: no dense matrix for large networks
-            values, vectors = lowest_eigenpairs_iterative(system, x_b, n_modes)
-        for mode in range(n_modes):
-            for sign in (1.0, -1.0):
-                if not _joined_to_other(links, 1, len(node_x)):
-                    start = x_b + sign * settings.single_ended_step * vectors[:, mode]
-                    refine(start, f"single-ended from b, mode {mode} ({values[mode]:.3g}), sign {sign:+.0f}", -1)
-
-    # Which found minima are the end points (None: an end point was not found by a push-off)?
-    endpoint_matches: dict[str, int | None] = {
-        name: next((i for i, node in enumerate(node_of_minimum) if node == end), None)
-        for name, end in (("a", 0), ("b", 1))
-    }
-    connected = links.find(0) == links.find(1)
-    success = any(ts.connects_distinct for ts in transition_states)
-
-    if first_band is not None and first_band.candidates.size == 0 and not transition_states:
-        message = "no local maximum along the band"
-    elif connected:
-        message = (
-            f"connected through {sum(ts.connects_distinct for ts in transition_states)} transition state(s) "
-            f"in {cycle} cycle(s)"
-        )
-    elif success:
-        message = f"transition states found, but they do not join the two end points ({cycle} cycle(s))"
-    elif transition_states:
-        message = f"transition states found, none joins two distinct minima ({cycle} cycle(s))"
-    else:
-        message = f"no transition state found ({cycle} cycle(s))"
-    timings["total"] = time.perf_counter() - started
-    log.info("connect: %s (%.2f s)", message, timings["total"])
-    return ConnectionResult(
-        transition_states=transition_states,
-        minima=minima,
-        connected=connected,
-        success=success,
-        message=message,
-        timings=timings,
-        dneb=first_band,
-        attempts=attempts,
-        endpoint_matches=endpoint_matches,
-        n_cycles=cycle,
-    )
-
-
-def _add_band_minima(
-    system: System,
-    band: DNEBResult,
-    settings: ConnectSettings,
-    minimiser: Quench,
-    node_x: list[np.ndarray],
-    node_energy: list[float],
-) -> int:
-    """Quench the band's interior images; add the verified minima not yet known as nodes.
-
-    A band between distant minima crosses other basins; when no transition state on it joins its
-    ends, these minima are stepping stones for shorter bands in the next cycles (where a long band's
-    maximum led eigenvector-following astray, a short one's often does not).
-    """
-    n_new = 0
-    for image in band.images[1:-1]:
-        x, energy, _, converged, _ = quench(system, image, settings.quench, minimiser=minimiser)
-        if not converged:
-            continue
-        if any(same_point(system, node_x[k], node_energy[k], x, energy, settings) for k in range(len(node_x))):
-            continue
-        n_neg, _, _ = hessian_index(system, x, dense_max=settings.dense_max)
-        if n_neg == 0:
-            node_x.append(x)
-            node_energy.append(energy)
-            n_new += 1
-    return n_new
-
-
-def _joined_to_other(links: _UnionFind, node: int, n_nodes: int) -> bool:
-    return any(links.find(k) == links.find(node) for k in range(n_nodes) if k != node)
-
-
-def _next_gap(
-    n_nodes: int,
-    links: _UnionFind,
-    node_distance: Callable[[int, int], float],
-    tries: dict[tuple[int, int], int],
-    max_tries: int,
-) -> tuple[int, int] | None:
-    """The closest unjoined pair on the cheapest path from node 0 to node 1 (None: no path left).
-
-    Costs: nothing between joined nodes, distance squared between others; pairs tried max_tries
-    times are no edges. Dijkstra over the components (the cheapest member pair between two
-    components stands for the edge).
-    """
-    roots = [links.find(k) for k in range(n_nodes)]
-    component = {root: c for c, root in enumerate(dict.fromkeys(roots))}
-    labels = [component[r] for r in roots]
-    n_comp = len(component)
-    best: dict[tuple[int, int], tuple[float, int, int]] = {}
-    for u in range(n_nodes):
-        for v in range(u + 1, n_nodes):
-            cu, cv = labels[u], labels[v]
-            if cu == cv or tries.get((u, v), 0) >= max_tries:
-                continue
-            d = node_distance(u, v)
-            key = (min(cu, cv), max(cu, cv))
-            if key not in best or d < best[key][0]:
-                best[key] = (d, u, v)
-    start, target = labels[0], labels[1]
-    cost = np.zeros((n_comp, n_comp))  # csgraph: 0 = no edge, so every real cost is >= tiny
-    for (cu, cv), (d, _, _) in best.items():
-        cost[cu, cv] = cost[cv, cu] = max(d * d, np.finfo(np.float64).tiny)
-    dist, previous = dijkstra(cost, directed=False, indices=start, return_predecessors=True)
-    if not np.isfinite(dist[target]):
-        return None
-    gaps = []
-    c = target
-    while c != start:
-        p = int(previous[c])
-        gaps.append(best[(min(p, c), max(p, c))])
-        c = p
-    d, u, v = min(gaps)
-    return (u, v)
+    def elapsed(self) -> dict[str, float]:
+        """:attr:`timings` with the total so far."""
+        self.timings["total"] = time.perf_counter() - self.started
+        return dict(self.timings)
 
 
 __all__ = [
     "ConnectSettings",
     "ConnectionResult",
     "MinimumFound",
+    "SaddleSearch",
     "TransitionState",
-    "connect_pair",
     "network_connect_settings",
     "push_off_and_minimise",
     "refine_saddle",

@@ -19,8 +19,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lfl import kernel_cache
 from lfl.errors import LflError
 from lfl.systems.base import System
+
+kernel_cache.install()
 
 N_ATOMS = 3
 N_DOF = 9

@@ -25,12 +25,11 @@ import logging
 
 import numpy as np
 
-from lfl.data.pool import check_inputs_labels
 from lfl.errors import DataError, LflError
 from lfl.systems import mlp_kernels as _k
 from lfl.systems import symmetry as _sym
 from lfl.systems.base import System
-from lfl.systems.network import NetworkSpec, parse_network_spec
+from lfl.systems.network import NetworkSpec, check_inputs_labels, parse_network_spec
 
 BLAS_MIN_INPUTS = 32  # first layers with at least this many inputs use BLAS products (measured)
 LARGE_HESSIAN = 2000  # dense Hessians beyond this many weights: say what it costs
@@ -191,6 +190,6 @@ class MLPSystem(System):
 
     def probabilities(self, x: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (items, classes) on ``inputs`` (default: the training inputs)."""
-        from lfl.analysis.evaluate import probabilities
+        from lfl.systems.outputs import probabilities
 
         return probabilities(self, x, self.inputs if inputs is None else inputs)

@@ -37,7 +37,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from lfl.errors import ConfigError
+from lfl.errors import ConfigError, DataError
 from lfl.systems.connectivity import edge_masks
 
 _DICT_KEYS = {
@@ -250,3 +250,19 @@ class ParameterLayout:
         if variable_only:
             return [labels[i] for i in self.variable_index]
         return labels
+
+
+def check_inputs_labels(inputs: np.ndarray, labels: np.ndarray, n_classes: int, source: str) -> None:
+    """Raise a one-line DataError for the problems users actually hit: NaN, shapes, label range."""
+    if inputs.ndim != 2:
+        raise DataError(f"{source}: inputs must be a 2-d array (items x features), got shape {inputs.shape}")
+    if labels.ndim != 1 or labels.shape[0] != inputs.shape[0]:
+        raise DataError(
+            f"{source}: labels must be a 1-d array with one entry per item "
+            f"({inputs.shape[0]} items), got shape {labels.shape}"
+        )
+    if not np.all(np.isfinite(inputs)):
+        bad = int(np.count_nonzero(~np.isfinite(inputs)))
+        raise DataError(f"{source}: inputs contain {bad} NaN or infinite value(s)")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DataError(f"{source}: labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}")

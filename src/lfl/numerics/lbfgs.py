@@ -1,4 +1,4 @@
-"""GMIN-style L-BFGS for any :class:`~lfl.systems.base.System` (rules: :mod:`lfl.explore.lbfgs_core`).
+"""GMIN-style L-BFGS for any :class:`~lfl.systems.base.System` (rules: :mod:`lfl.numerics.lbfgs_core`).
 
 Two ways in:
 
@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lfl.errors import LflError
-from lfl.explore import lbfgs_core as core
-from lfl.explore.result import OptimizeResult
+from lfl.numerics import lbfgs_core as core
+from lfl.numerics.result import OptimizeResult
 
 _RUNNING = "running"
 _STOPPED_BY_CALLBACK = "stopped: the callback asked to stop"

@@ -2,7 +2,7 @@
 
 No function is passed in: the caller evaluates the energy and gradient at ``x`` and hands them to
 :func:`lbfgs_advance`, which returns a code saying what to do next. The same compiled core therefore
-serves the Python driver (:mod:`lfl.explore.lbfgs`, any :class:`~lfl.systems.base.System`) and
+serves the Python driver (:mod:`lfl.numerics.lbfgs`, any :class:`~lfl.systems.base.System`) and
 compiled drivers specialised to one system (the LJAT3 batch in :mod:`lfl.data.ljat3`), without the
 per-process recompilation that a jitted function passed as an argument costs.
 
@@ -45,6 +45,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from lfl import kernel_cache
+
+kernel_cache.install()
 
 # --- return codes of lbfgs_advance -------------------------------------------------------------
 TRIAL = 0  # x holds a (new or cut) trial point: evaluate it and call again
