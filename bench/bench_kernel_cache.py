@@ -37,7 +37,7 @@ import numpy as np
 from lfl.systems.mlp import MLPSystem
 rng = np.random.default_rng(0)
 inputs = rng.normal(size=(1000, 2)); labels = rng.integers(0, 4, 1000)
-system = MLPSystem("[2,10,4,1000,1e-4]", inputs, labels)
+system = MLPSystem([2, 10, 4, 1000, 1e-4], inputs, labels)
 x = system.random_weights(rng)
 imported = time.perf_counter() - t0
 t1 = time.perf_counter()
@@ -52,7 +52,9 @@ print(json.dumps({"stamp": stamp, "imports": imported, "first_calls": calls}))
 def first_calls(root: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(root), NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     env.pop("NUMBA_CACHE_DIR", None)
-    result = subprocess.run([sys.executable, "-c", FIRST_CALLS], env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", FIRST_CALLS], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

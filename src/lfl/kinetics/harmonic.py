@@ -1,0 +1,135 @@
+"""Harmonic superposition and harmonic transition-state theory over a kinetic transition network.
+
+Occupation of minimum i at temperature T: ``p_i ∝ exp(-E_i / T - L_i / 2)`` (every point-group
+order 1: in the reduced convention a minimum stands for all its symmetric copies, so the copies are
+not counted apart). Rate constant out of minimum i over transition state t, as PATHSAMPLE computes
+it with unit masses and k_B = 1::
+
+    k(i -> t) = exp((L_i - L_t) / 2) / (2 pi) * exp(-(E_t - E_i) / T)
+
+so that ``p_i k(i -> t) = p_j k(j -> t)`` for the two minima i, j of t (detailed balance). Rates
+are returned as natural logarithms: at low T they underflow a double long before their ratios do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lfl.errors import DataError
+
+LOG_TWO_PI = math.log(2.0 * math.pi)
+
+
+def check_temperature(temperature: float) -> float:
+    temperature = float(temperature)
+    if not (math.isfinite(temperature) and temperature > 0.0):
+        raise DataError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return temperature
+
+
+def check_log_products(log_products: np.ndarray, what: str) -> np.ndarray:
+    """The log products as float64; a NaN (a point stored without one) is refused in one line."""
+    log_products = np.asarray(log_products, dtype=np.float64)
+    missing = int(np.count_nonzero(~np.isfinite(log_products)))
+    if missing:
+        raise DataError(
+            f"{missing} of {log_products.size} {what} have no log product of positive Hessian eigenvalues "
+            "(stored before it was recorded, or verified by Lanczos): fill them with `lfl db upgrade --definition`"
+        )
+    return log_products
+
+
+def log_occupations(energies: np.ndarray, log_products: np.ndarray, temperature: float) -> np.ndarray:
+    """ln p_i of every minimum (normalised: the p_i sum to 1)."""
+    temperature = check_temperature(temperature)
+    energies = np.asarray(energies, dtype=np.float64)
+    log_products = check_log_products(log_products, "minima")
+    if energies.size == 0:
+        raise DataError("no minima: occupations need at least one")
+    log_weights = -energies / temperature - 0.5 * log_products
+    top = log_weights.max()
+    return log_weights - (top + math.log(np.exp(log_weights - top).sum()))
+
+
+def occupations(energies: np.ndarray, log_products: np.ndarray, temperature: float) -> np.ndarray:
+    """Equilibrium occupation probability p_i of every minimum (harmonic superposition)."""
+    return np.exp(log_occupations(energies, log_products, temperature))
+
+
+def log_rate_constants(
+    minimum_energies: np.ndarray,
+    minimum_log_products: np.ndarray,
+    ts_energies: np.ndarray,
+    ts_log_products: np.ndarray,
+    temperature: float,
+) -> np.ndarray:
+    """ln k(i -> t) for minima i and transition states t given pairwise (arrays of equal length)."""
+    temperature = check_temperature(temperature)
+    return (
+        0.5 * (np.asarray(minimum_log_products, dtype=np.float64) - np.asarray(ts_log_products, dtype=np.float64))
+        - LOG_TWO_PI
+        - (np.asarray(ts_energies, dtype=np.float64) - np.asarray(minimum_energies, dtype=np.float64)) / temperature
+    )
+
+
+@dataclass(frozen=True)
+class TransitionStateRates:
+    """ln k of every transition state in both directions: ``forward`` from min1 to min2 over it,
+    ``backward`` from min2 to min1 (aligned with the transition states given)."""
+
+    forward: np.ndarray
+    backward: np.ndarray
+
+
+def transition_state_rates(
+    minimum_energies: np.ndarray,
+    minimum_log_products: np.ndarray,
+    ts_energies: np.ndarray,
+    ts_log_products: np.ndarray,
+    min1: np.ndarray,
+    min2: np.ndarray,
+    temperature: float,
+) -> TransitionStateRates:
+    """Harmonic rate constants over every transition state, both ways; ``min1``/``min2`` are the
+    positions of its two minima in the minima arrays."""
+    minimum_energies = np.asarray(minimum_energies, dtype=np.float64)
+    minimum_log_products = check_log_products(minimum_log_products, "minima")
+    ts_log_products = check_log_products(ts_log_products, "transition states")
+    min1 = np.asarray(min1, dtype=np.int64)
+    min2 = np.asarray(min2, dtype=np.int64)
+    forward = log_rate_constants(minimum_energies[min1], minimum_log_products[min1], ts_energies, ts_log_products,
+                                 temperature)
+    backward = log_rate_constants(minimum_energies[min2], minimum_log_products[min2], ts_energies, ts_log_products,
+                                  temperature)
+    return TransitionStateRates(forward, backward)
+
+
+def heat_capacity(energies: np.ndarray, log_products: np.ndarray, temperatures: np.ndarray, n_dof: int) -> np.ndarray:
+    """C_V / k_B = kappa + (<E^2> - <E>^2) / T^2 at every temperature (harmonic superposition over
+    the minima, kappa = n_dof: each well's classical harmonic share)."""
+    energies = np.asarray(energies, dtype=np.float64)
+    temperatures = np.atleast_1d(np.asarray(temperatures, dtype=np.float64))
+    if int(n_dof) <= 0:
+        raise DataError(f"n_dof must be a positive integer, got {n_dof!r}")
+    shifted = energies - energies.min()  # variances do not see the shift; it keeps squares small
+    out = np.empty(temperatures.size)
+    for k, temperature in enumerate(temperatures):
+        p = occupations(energies, log_products, temperature)
+        mean = float(p @ shifted)
+        variance = float(p @ (shifted - mean) ** 2)
+        out[k] = int(n_dof) + variance / temperature**2
+    return out
+
+
+__all__ = [
+    "TransitionStateRates",
+    "check_temperature",
+    "heat_capacity",
+    "log_occupations",
+    "log_rate_constants",
+    "occupations",
+    "transition_state_rates",
+]
