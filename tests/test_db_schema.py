@@ -106,6 +106,7 @@ def test_version_1_database_upgrades_to_attempt_keys(populated):
     with engine.begin() as conn:  # make it what version 1 created
         conn.execute(text("DROP INDEX uq_connect_attempts_key"))
         conn.execute(text("ALTER TABLE connect_attempts DROP COLUMN attempt_key"))
+        conn.execute(text("DROP TABLE minimum_kinetics"))  # added by version 5
         conn.execute(text("DROP TABLE minimum_sightings"))  # added by version 4
         conn.execute(text("DROP TABLE transition_state_sightings"))
         conn.execute(text("DROP TABLE exploration_rounds"))  # added by version 3
@@ -187,6 +188,7 @@ def test_version_3_database_upgrades_to_sightings(populated):
         store.record_round(1, stage="basin-hopping", step="run0_chunk0", n_tasks=5, cpu_seconds=1.0)
     engine = make_engine(populated)
     with engine.begin() as conn:  # make it what version 3 created
+        conn.execute(text("DROP TABLE minimum_kinetics"))
         conn.execute(text("DROP TABLE minimum_sightings"))
         conn.execute(text("DROP TABLE transition_state_sightings"))
         for name in ROUND_V4_COLUMNS:
@@ -203,3 +205,29 @@ def test_version_3_database_upgrades_to_sightings(populated):
         row = store.record_round(1, stage="refine", step="round 0", round=0,
                                  minimum_sightings=[(ids[0], "random-start"), (ids[1], "random-start")])
         assert row["n_minimum_draws"] == 2 and row["minima_coverage"] == 0.0
+
+
+def test_version_4_database_upgrades_to_minimum_kinetics(populated):
+    """The real 4 -> 5 step: minimum_kinetics appears, its rows keyed by minimum, temperature and
+    funnel level, a rerun replacing them."""
+    engine = make_engine(populated)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE minimum_kinetics"))
+    engine.dispose()
+    _set_version(populated, 4)
+    with pytest.raises(SchemaVersionError, match="run `lfl db upgrade`"):
+        LandscapeStore(populated)
+    engine = make_engine(populated)
+    assert upgrade_schema(engine) == (4, SCHEMA_VERSION)
+    engine.dispose()
+    with LandscapeStore(populated) as store:
+        ids = store.point_table(1)["id"]
+        kwargs = dict(minimum_ids=ids, barriers=[0.0, np.nan], occupations=[0.75, 0.25], funnel_minimum_ids=ids[:1].repeat(2))
+        assert store.write_minimum_kinetics(1, temperature=0.1, funnel_level=1.0, **kwargs) == 2
+        assert store.write_minimum_kinetics(1, temperature=0.1, funnel_level=1.0, **kwargs) == 2
+        assert store.write_minimum_kinetics(1, temperature=0.2, funnel_level=1.0, **kwargs) == 2
+    engine = make_engine(populated)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT temperature, barrier_to_global FROM minimum_kinetics ORDER BY temperature, minimum_id")).all()
+    engine.dispose()
+    assert [(t, b) for t, b in stored] == [(0.1, 0.0), (0.1, None), (0.2, 0.0), (0.2, None)]

@@ -234,6 +234,9 @@ def test_the_example_queries_of_the_docs_run(store, make_spec):
         rng.uniform(2, 3, 10), rng.normal(size=(10, 12)), ids[:10], ids[10:])).ts_ids.tolist()
     for split in ("train", "test"):
         store.write_metrics(ids, split, "auc", rng.uniform(size=20))
+    store.write_minimum_kinetics(land.id, temperature=0.01, funnel_level=2.5, minimum_ids=ids,
+                                 barriers=rng.uniform(size=20), occupations=np.full(20, 0.05),
+                                 funnel_minimum_ids=np.full(20, ids[0]))
     store.record_round(land.id, stage="basin-hopping", step="run0_chunk0", n_tasks=20, cpu_seconds=1.5,
                        minimum_sightings=[(i, "basin-hopping") for i in ids.tolist()],
                        ts_sightings=[(i, "random-copy") for i in ts_ids + ts_ids[:3]])

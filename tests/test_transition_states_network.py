@@ -73,6 +73,8 @@ def test_network_transition_states_pass_independent_checks(landscape):
             assert np.count_nonzero(values < 0.0) == 1
             assert ts.eigenvalue == pytest.approx(values[0], rel=1e-4)
             assert ts.n_neg == 1
+            # the log product of the positive eigenvalues (harmonic rates), from the same FD Hessian
+            assert ts.log_prod_positive == pytest.approx(float(np.sum(np.log(values[1:]))), abs=1e-3)
             for side in (ts.minus, ts.plus):
                 assert side.is_minimum
                 assert rms(system.energy_gradient(side.x)[1]) < 1e-9

@@ -15,6 +15,7 @@ from lfl.db.store import LandscapeStore
 from lfl.explore.connection_files import load_pairs
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.landscape import load_landscape
+from lfl.systems.base import System
 from workflow_helpers import run_snakemake, tiny_ljat3_config
 
 LANDSCAPE = "D2_n50_e0_s0_h3_l0.001_kfull_reduced"
@@ -52,11 +53,14 @@ def test_connection_rounds_join_the_landscape(connected_run):
     assert len(attempts.outcomes) >= 1
     # every transition state: converged, exactly one negative eigenvalue, above both of its minima
     energies = dict(zip(ktn.minimum_ids.tolist(), ktn.minimum_energies.tolist()))
-    for x, energy, m1, m2, rms in zip(ts_coords, ts_table["energy"], ts_table["min1_id"], ts_table["min2_id"],
-                                      ts_table["rms_grad"]):
+    for x, energy, m1, m2, rms, log_prod in zip(ts_coords, ts_table["energy"], ts_table["min1_id"],
+                                                ts_table["min2_id"], ts_table["rms_grad"], ts_table["log_prod_pos_eig"]):
         assert rms < 1e-9
         n_negative, lowest, _ = hessian_index(system, x, dense_max=1000)
         assert n_negative == 1 and lowest < 0
+        # stored with the log product of its positive eigenvalues: a central-difference Hessian agrees
+        values = np.linalg.eigvalsh(System.hessian(system, x, step=1e-5))
+        assert log_prod == pytest.approx(float(np.sum(np.log(values[1:]))), abs=1e-3)
         assert energy > energies[int(m1)] and energy > energies[int(m2)]
     # one connected component, seen by the graph and by SQL (union-find in SQL: a recursive query)
     assert ktn.connected_to_global_minimum().all()

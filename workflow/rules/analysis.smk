@@ -60,10 +60,13 @@ rule analyse_metrics:
         draw=lambda wildcards: draw_path(LANDSCAPES[wildcards.landscape].draw.stem),
         ingested=lambda wildcards: final_receipts(wildcards.landscape),
     output:
-        metrics_receipt("{landscape}"),
+        receipt=metrics_receipt("{landscape}"),
+        kinetics=f"{R}/landscapes/{{landscape}}/analysis/kinetics.json",
+        rates=f"{R}/landscapes/{{landscape}}/analysis/rates.csv",
     params:
         db=DB_ARGUMENT,
         reference_class=lambda wildcards: LANDSCAPES[wildcards.landscape].analysis["reference_class"],
+        temperature=lambda wildcards: LANDSCAPES[wildcards.landscape].analysis["temperature"],
     resources:
         db_writer=1,
     log:
@@ -72,7 +75,10 @@ rule analyse_metrics:
         f"{R}/benchmarks/landscapes/{{landscape}}/metrics.tsv"
     shell:
         "{LFL} --threads 1 analyse metrics {params.db} --landscape {input.definition} --draw {input.draw} "
-        "--reference-class {params.reference_class} --receipt {output} 2> {log}"
+        "--reference-class {params.reference_class} --receipt {output.receipt} 2> {log} && "
+        "{LFL} --threads 1 analyse kinetics {params.db} --landscape {input.definition} "
+        "--temperature {params.temperature} --lenient --out-summary {output.kinetics} --out-rates {output.rates} "
+        "2>> {log}"
 
 
 rule summary_table:

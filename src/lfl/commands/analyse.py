@@ -3,7 +3,9 @@
 - ``metrics``: score the minima of one landscape that have no metrics yet and store the rows;
 - ``summary``: a study's landscape summary table, CSV and Markdown;
 - ``graphs``: one landscape's disconnectivity graphs coloured by training and testing AUC;
-- ``figures``: a study's panels of graphs and its AUC box plots.
+- ``figures``: a study's panels of graphs and its AUC box plots;
+- ``kinetics``: one landscape's rates, barriers, occupations and funnels at a temperature (a writer
+  of ``minimum_kinetics``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,24 @@ def register(groups) -> None:
     figures.add_argument("landscapes", nargs="+", help="landscape names or definition files, in panel order")
     figures.set_defaults(func=run_figures)
 
+    kinetics = sub.add_parser("kinetics", help="rates of every transition state, rates between the global "
+                                               "minimum's funnel and the rest (NGT), per-minimum barriers, "
+                                               "occupations and funnels (into minimum_kinetics)")
+    add_database_options(kinetics)
+    kinetics.add_argument("--landscape", required=True, help="landscape name or definition file")
+    kinetics.add_argument("--temperature", type=_positive_float, required=True,
+                          help="fictitious temperature T (energy units of the loss, k_B = 1)")
+    kinetics.add_argument("--funnel-level", type=float, default=None,
+                          help="energy level that splits funnels (default: just below the top split of the "
+                               "disconnectivity graph)")
+    kinetics.add_argument("--out-rates", help="CSV: every transition state's log10 rate constants both ways")
+    kinetics.add_argument("--out-summary", help="JSON: rates and passage times between the funnels, occupations")
+    kinetics.add_argument("--lenient", action="store_true",
+                          help="a landscape with nothing to analyse (no transition state between two minima, "
+                               "points without log products) gets its reason in --out-summary and an empty "
+                               "--out-rates, exit 0 (the workflow's use), instead of an error")
+    kinetics.set_defaults(func=run_kinetics)
+
 
 def run_metrics(args: argparse.Namespace) -> int:
     from lfl.analysis.scoring import score_landscape
@@ -144,3 +164,45 @@ def run_figures(args: argparse.Namespace) -> int:
         study_figures(store, _landscape_names(args.landscapes, store), args.out_dir, study=args.study, levels=args.levels,
                       lowest_n=args.lowest_n, min_colour_span=args.min_colour_span)
     return 0
+
+
+def run_kinetics(args: argparse.Namespace) -> int:
+    from lfl.analysis.kinetics import landscape_kinetics
+    from lfl.db.store import LandscapeStore
+    from lfl.errors import DataError
+
+    with LandscapeStore(resolve_url(args)) as store:
+        name = _landscape_names([args.landscape], store)[0]
+        try:
+            result = landscape_kinetics(store, name, temperature=args.temperature, funnel_level=args.funnel_level)
+        except DataError as exc:
+            if not args.lenient:
+                raise
+            log.warning("kinetics of %s skipped: %s", name, exc)
+            _write_outputs(args, {"landscape": name, "temperature": args.temperature, "skipped": str(exc)}, None)
+            return 0
+        minima = result.minima
+        store.write_minimum_kinetics(store.landscape(name).id, temperature=result.temperature,
+                                     funnel_level=result.funnel_level, minimum_ids=minima["minimum_id"],
+                                     barriers=minima["barrier_to_global"], occupations=minima["occupation"],
+                                     funnel_minimum_ids=minima["funnel_minimum_id"])
+    summary = result.summary()
+    _write_outputs(args, summary, result.transition_states)
+    print(f"{name} at T = {result.temperature:g}: global minimum occupation {summary['global_minimum_occupation']:.4g}; "
+          f"funnel of the global minimum ({result.n_a} minima) -> rest ({result.n_b}): "
+          f"k = 10^{summary['log10_rate_a_to_b']:.3f}, back 10^{summary['log10_rate_b_to_a']:.3f}")
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, summary: dict, rates) -> None:
+    from lfl.atomic import atomic_path
+
+    if args.out_rates:
+        with atomic_path(args.out_rates, suffix=".csv") as tmp:
+            if rates is None:
+                tmp.write_text("ts_id,min1_id,min2_id,energy,log10_k_min1_to_min2,log10_k_min2_to_min1\n")
+            else:
+                rates.to_csv(tmp, index=False, float_format="%.10g")
+    if args.out_summary:
+        with atomic_path(args.out_summary, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -30,8 +30,15 @@ def register(groups) -> None:
     add_database_options(info)
     info.set_defaults(func=run_info)
 
-    upgrade = sub.add_parser("upgrade", help="upgrade an older schema to this lfl's version")
+    upgrade = sub.add_parser("upgrade", help="upgrade an older schema to this lfl's version; with a landscape, "
+                                             "fill its missing log products from the stored coordinates")
     add_database_options(upgrade)
+    upgrade.add_argument("--landscape-definition", metavar="JSON",
+                         help="landscape definition whose points without a log product of positive Hessian "
+                              "eigenvalues get one (computed from their stored coordinates)")
+    upgrade.add_argument("--draw", metavar="NPZ", help="the landscape's draw (with --landscape-definition)")
+    upgrade.add_argument("--dense-max", type=int, default=2000,
+                         help="largest network (weights) whose Hessian is decomposed densely (default 2000)")
     upgrade.set_defaults(func=run_upgrade)
 
     export = sub.add_parser("export", help="write a landscape in PATHSAMPLE's format")
@@ -126,8 +133,18 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_upgrade(args: argparse.Namespace) -> int:
     from lfl.db.engine import make_engine, upgrade_schema
+    from lfl.db.store import LandscapeStore
+    from lfl.errors import ConfigError
 
-    engine = make_engine(resolve_url(args))
+    if bool(args.landscape_definition) != bool(args.draw):
+        raise ConfigError("lfl db upgrade: --landscape-definition and --draw go together (the draw rebuilds the loss)")
+    url = resolve_url(args)
+    landscape = None
+    if args.landscape_definition:  # read before anything is written: a bad file changes nothing
+        from lfl.landscape import load_landscape
+
+        landscape = load_landscape(args.landscape_definition, args.draw)
+    engine = make_engine(url)
     try:
         old, new = upgrade_schema(engine)
     finally:
@@ -136,7 +153,40 @@ def run_upgrade(args: argparse.Namespace) -> int:
         print(f"database {engine.info_url}: already at schema version {new}")
     else:
         print(f"database {engine.info_url}: upgraded from schema version {old} to {new}")
+    with LandscapeStore(url) as store:
+        if landscape is not None:
+            print(fill_log_products(store, landscape, dense_max=args.dense_max))
+        else:
+            missing = sum(store.ids_without_log_product(record.id, kind=kind).size
+                          for record in store.landscapes() for kind in ("minima", "transition_states"))
+            if missing:
+                print(f"{missing} stationary points have no log product of positive Hessian eigenvalues (needed "
+                      "for rates and occupations): `lfl db upgrade --landscape-definition JSON --draw NPZ` fills "
+                      "a landscape's")
     return 0
+
+
+def fill_log_products(store, landscape, *, dense_max: int) -> str:
+    """Compute the missing log products of one landscape from its stored coordinates; one line saying
+    what was filled."""
+    import numpy as np
+
+    from lfl.errors import LflError
+    from lfl.explore.eigenvector_following import hessian_index
+
+    if landscape.name not in {record.name for record in store.landscapes()}:
+        raise LflError(f"landscape '{landscape.name}' is not in database {store.url}")
+    record = store.landscape(landscape.name)
+    system = landscape.system()
+    counts = []
+    for kind in ("minima", "transition_states"):
+        ids = store.ids_without_log_product(record.id, kind=kind)
+        coords = store.coordinates(ids, kind=kind) if ids.size else np.empty((0, system.n_dof))
+        values = np.array([hessian_index(system, x, dense_max=dense_max)[2] for x in coords])
+        filled = store.set_log_products(record.id, kind=kind, ids=ids, values=values)
+        counts.append(f"{filled} of {ids.size} {kind.replace('_', ' ')}")
+    left = "" if system.n_dof <= dense_max else f" ({system.n_dof} weights > --dense-max {dense_max}: none computed)"
+    return f"landscape '{landscape.name}': log products filled for {counts[0]} and {counts[1]} without one{left}"
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -26,6 +26,12 @@ def _column(records: list, name: str) -> np.ndarray:
     return np.concatenate([r.arrays[name] for r in records])
 
 
+def _column_or_nan(records: list, name: str, like: str) -> np.ndarray:
+    """A column that files of older lfl versions lack: NaN (stored as NULL) there."""
+    return np.concatenate([r.arrays[name] if name in r.arrays else np.full(r.arrays[like].shape[0], np.nan)
+                           for r in records])
+
+
 def _ts_searches(records: list) -> list[str]:
     from lfl.explore.refinement_strategy import TASK_KINDS, TASK_SEARCH
 
@@ -57,7 +63,9 @@ def transition_state_batch(records: list, n_dof: int, *, found_by: str, source: 
     return TransitionStateBatch(
         energies=_column(records, "ts_energy"), coords=_column(records, "ts_coords").reshape(-1, n_dof),
         min1=side("minus"), min2=side("plus"), neg_eigenvalue=_column(records, "ts_eigenvalue"),
-        rms_grad=_column(records, "ts_rms_gradient"), found_by=found_by, source=source,
+        rms_grad=_column(records, "ts_rms_gradient"),
+        log_prod_pos_eig=_column_or_nan(records, "ts_log_prod_positive", like="ts_energy"),
+        found_by=found_by, source=source,
     )
 
 

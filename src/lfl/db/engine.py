@@ -32,7 +32,7 @@ from lfl.logs import mask_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _add_attempt_keys(conn: Connection) -> None:
@@ -65,9 +65,18 @@ def _add_sightings(conn: Connection) -> None:
     TransitionStateSighting.__table__.create(conn, checkfirst=True)
 
 
+def _add_minimum_kinetics(conn: Connection) -> None:
+    """4 -> 5: minimum_kinetics (barriers, occupations and funnels from ``lfl analyse kinetics``). The
+    log products of transition states stored before are NULL; ``lfl db upgrade --landscape-definition``
+    fills them from the stored coordinates."""
+    from lfl.db.models import MinimumKinetics
+
+    MinimumKinetics.__table__.create(conn, checkfirst=True)
+
+
 # UPGRADES[v](conn) turns a version-v schema into version v + 1 (inside one transaction).
 UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys, 2: _add_exploration_rounds,
-                                                     3: _add_sightings}
+                                                     3: _add_sightings, 4: _add_minimum_kinetics}
 
 SQLITE_BUSY_TIMEOUT_S = 300.0
 PG_CONNECT_TIMEOUT_S = 10

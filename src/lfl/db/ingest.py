@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select, update
 
 from lfl.db.batches import MinimaBatch, TransitionStateBatch
 from lfl.db.engine import is_sqlite
+from lfl.db.models import Minimum, TransitionState
 from lfl.db.sql import COORDS_TABLES, PG_COPY_TYPES, allocate_ids
 from lfl.errors import DataError
 from lfl.identity.dedup import Distance, energy_windows, match_batch
@@ -26,6 +28,8 @@ if TYPE_CHECKING:  # the store's own record types (lfl.db.store builds on this m
     from lfl.db.store import LandscapeRecord, LandscapeSpec
 
 log = logging.getLogger(__name__)
+
+_POINT_TABLES = {"minima": Minimum.__table__, "transition_states": TransitionState.__table__}
 
 
 @dataclass
@@ -339,3 +343,32 @@ class IngestPoints:
         finally:
             cursor.close()
         return ids
+
+    def ids_without_log_product(self, landscape_id: int, *, kind: str) -> np.ndarray:
+        """Ids of the minima (``kind="minima"``) or transition states of a landscape stored without
+        the log product of their positive Hessian eigenvalues (older versions, Lanczos checks)."""
+        table = _POINT_TABLES[kind]
+        with self._read() as conn:
+            rows = conn.execute(select(table.c.id).where(table.c.landscape_id == landscape_id,
+                                                         table.c.log_prod_pos_eig.is_(None))
+                                .order_by(table.c.id)).scalars().all()
+        return np.asarray(rows, dtype=np.int64)
+
+    def set_log_products(self, landscape_id: int, *, kind: str, ids, values) -> int:
+        """Store log products of points of a landscape (one transaction); NaN values are skipped.
+        Only points still without one are changed: a stored value is never overwritten."""
+        table = _POINT_TABLES[kind]
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if ids.shape != values.shape:
+            raise DataError(f"log products: {ids.size} ids but {values.size} values")
+        rows = [{"point_id": i, "value": v} for i, v in zip(ids.tolist(), values.tolist()) if math.isfinite(v)]
+        if not rows:
+            return 0
+        statement = (update(table)
+                     .where(table.c.id == bindparam("point_id"), table.c.landscape_id == landscape_id,
+                            table.c.log_prod_pos_eig.is_(None))
+                     .values(log_prod_pos_eig=bindparam("value")))
+        with self._write(landscape_id) as conn:
+            changed = conn.execute(statement, rows).rowcount
+        return int(changed)

@@ -10,7 +10,8 @@ import numpy as np
 @dataclass
 class KTN:
     """Minima (ids sorted ascending, energies) and transition states (ids, energies, the ids of their
-    two minima). Positions into the minima arrays come from :meth:`index_of`."""
+    two minima), each with the sum of ln of its positive Hessian eigenvalues (NaN where not stored).
+    Positions into the minima arrays come from :meth:`index_of`."""
 
     landscape_id: int
     minimum_ids: np.ndarray
@@ -19,6 +20,14 @@ class KTN:
     ts_energies: np.ndarray
     ts_min1: np.ndarray
     ts_min2: np.ndarray
+    minimum_log_products: np.ndarray | None = None
+    ts_log_products: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.minimum_log_products is None:
+            self.minimum_log_products = np.full(self.minimum_ids.size, np.nan)
+        if self.ts_log_products is None:
+            self.ts_log_products = np.full(self.ts_ids.size, np.nan)
 
     @property
     def n_minima(self) -> int:

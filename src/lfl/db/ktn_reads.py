@@ -22,12 +22,15 @@ class KTNReads:
         """Every minimum and transition state of a landscape as arrays, without coordinates."""
         with self._read() as conn:
             # no ORDER BY: numpy sorts faster than the database's temporary B-tree
-            minima = fetch_tuples(conn, "SELECT id, energy FROM minima WHERE landscape_id = ?", landscape_id)
+            minima = fetch_tuples(conn, "SELECT id, energy, log_prod_pos_eig FROM minima WHERE landscape_id = ?",
+                                  landscape_id)
             ts = fetch_tuples(
-                conn, "SELECT id, energy, min1_id, min2_id FROM transition_states WHERE landscape_id = ?", landscape_id
+                conn, "SELECT id, energy, min1_id, min2_id, log_prod_pos_eig FROM transition_states WHERE landscape_id = ?",
+                landscape_id,
             )
-        m = np.array(minima, dtype=[("id", "i8"), ("e", "f8")]) if minima else np.zeros(0, [("id", "i8"), ("e", "f8")])
-        t_dtype = [("id", "i8"), ("e", "f8"), ("a", "i8"), ("b", "i8")]
+        m_dtype = [("id", "i8"), ("e", "f8"), ("lp", "f8")]  # a NULL log product becomes NaN
+        m = np.array(minima, dtype=m_dtype) if minima else np.zeros(0, m_dtype)
+        t_dtype = [("id", "i8"), ("e", "f8"), ("a", "i8"), ("b", "i8"), ("lp", "f8")]
         t = np.array(ts, dtype=t_dtype) if ts else np.zeros(0, t_dtype)
         m = m[np.argsort(m["id"], kind="stable")]
         t = t[np.argsort(t["id"], kind="stable")]
@@ -39,6 +42,8 @@ class KTNReads:
             ts_energies=t["e"].copy(),
             ts_min1=t["a"].copy(),
             ts_min2=t["b"].copy(),
+            minimum_log_products=m["lp"].copy(),
+            ts_log_products=t["lp"].copy(),
         )
 
     def global_minimum(self, landscape_id: int) -> tuple[int, float] | None:

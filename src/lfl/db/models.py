@@ -319,4 +319,27 @@ class TransitionStateSighting(_Sighting, Base):
     ts_id: Mapped[int] = mapped_column(ForeignKey("transition_states.id", ondelete="CASCADE"), primary_key=True)
 
 
+class MinimumKinetics(Base):
+    """What the network says of each minimum at one temperature and funnel level (``lfl analyse
+    kinetics``): ``barrier_to_global`` (the lowest possible highest transition state on a path to the
+    global minimum, minus the minimum's energy; 0 for the global minimum, NULL where no path exists),
+    ``occupation`` (equilibrium probability, harmonic superposition over the landscape's minima) and
+    ``funnel_minimum_id`` (the lowest minimum of the set joined to it by transition states at or below
+    ``funnel_level``). A rerun for the same temperature and level replaces its rows."""
+
+    __tablename__ = "minimum_kinetics"
+    __table_args__ = (
+        CheckConstraint("temperature > 0", name="temperature"),
+        CheckConstraint("occupation >= 0 AND occupation <= 1", name="occupation"),
+        Index("ix_minimum_kinetics_funnel", "funnel_minimum_id"),
+    )
+
+    minimum_id: Mapped[int] = mapped_column(ForeignKey("minima.id", ondelete="CASCADE"), primary_key=True)
+    temperature: Mapped[float] = mapped_column(Double, primary_key=True)
+    funnel_level: Mapped[float] = mapped_column(Double, primary_key=True)
+    barrier_to_global: Mapped[float | None] = mapped_column(Double)
+    occupation: Mapped[float] = mapped_column(Double)
+    funnel_minimum_id: Mapped[int] = mapped_column(ForeignKey("minima.id", ondelete="CASCADE"))
+
+
 LFL_TABLES = tuple(Base.metadata.tables)

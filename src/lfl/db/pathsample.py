@@ -52,6 +52,12 @@ def export_pathsample(store: LandscapeStore, landscape: int | str, out_dir: str 
     ts = store.point_table(land.id, kind="transition_states")
     line_of = {int(i): k + 1 for k, i in enumerate(minima["id"].tolist())}
 
+    missing = int(np.isnan(minima["log_prod_pos_eig"]).sum() + np.isnan(ts["log_prod_pos_eig"]).sum())
+    if missing:  # the format has no blank: PATHSAMPLE would compute wrong rates from these zeros
+        log.warning("%d stationary points of '%s' have no log product of positive Hessian eigenvalues: written as "
+                    "0.0, so rates from this export are wrong for them (`lfl db upgrade --landscape-definition` "
+                    "fills them)", missing, land.name)
+
     def log_prod(values: np.ndarray) -> list[str]:
         return [_number(0.0 if np.isnan(v) else v) for v in values.tolist()]
 

@@ -64,7 +64,7 @@ class ConnectionRecords:
 def records_from_results(results: list[tuple[int, int, object, float]], n_dof: int, metadata: dict) -> ConnectionRecords:
     """Flatten (min1_id, min2_id, ConnectionResult, seconds) tuples into columns."""
     attempt = {"min1": [], "min2": [], "outcome": [], "n_ts": [], "n_minima": [], "seconds": []}
-    ts = {"coords": [], "energy": [], "eigenvalue": [], "rms_gradient": [], "attempt": []}
+    ts = {"coords": [], "energy": [], "eigenvalue": [], "rms_gradient": [], "log_prod_positive": [], "attempt": []}
     sides = {which: {name: [] for name in _SIDE_FIELDS} for which in ("minus", "plus")}
     for index, (min1, min2, result, seconds) in enumerate(results):
         outcome = 2 if result.connected else 1 if result.success else 0
@@ -80,6 +80,7 @@ def records_from_results(results: list[tuple[int, int, object, float]], n_dof: i
             ts["energy"].append(state.energy)
             ts["eigenvalue"].append(state.eigenvalue)
             ts["rms_gradient"].append(state.rms_gradient)
+            ts["log_prod_positive"].append(state.log_prod_positive)
             ts["attempt"].append(index)
             for which, found in (("minus", state.minus), ("plus", state.plus)):
                 sides[which]["coords"].append(found.x)
@@ -92,6 +93,7 @@ def records_from_results(results: list[tuple[int, int, object, float]], n_dof: i
     arrays["ts_energy"] = np.array(ts["energy"], dtype=np.float64)
     arrays["ts_eigenvalue"] = np.array(ts["eigenvalue"], dtype=np.float64)
     arrays["ts_rms_gradient"] = np.array(ts["rms_gradient"], dtype=np.float64)
+    arrays["ts_log_prod_positive"] = np.array(ts["log_prod_positive"], dtype=np.float64)
     arrays["ts_attempt"] = np.array(ts["attempt"], dtype=np.int64)
     for which, columns in sides.items():
         arrays[f"{which}_coords"] = np.array(columns["coords"], dtype=np.float64).reshape(-1, n_dof)

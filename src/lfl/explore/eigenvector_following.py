@@ -216,6 +216,9 @@ class EFResult:
     success: bool  # converged, and exactly one negative eigenvalue
     message: str
     nfev: int = 0
+    # sum of ln of the positive Hessian eigenvalues at x (harmonic rates: lfl.kinetics); NaN where
+    # the Hessian was not decomposed in full (Lanczos beyond dense_max)
+    log_prod_positive: float = math.nan
 
 
 class OrthogonalSystem(System):
@@ -429,10 +432,13 @@ def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSet
     finite = bool(np.isfinite(energy) and np.all(np.isfinite(gradient)) and np.all(np.isfinite(x)))
     if values is None and finite:
         values, vectors = hessian_eigen_decomposition(system, x)  # the eigenpair of the final point
+    log_prod = math.nan
     if values is None or not finite:
         eigenvalue, vector, n_neg = math.nan, np.zeros(n), -1
     else:
         eigenvalue, vector, n_neg = float(values[0]), vectors[:, 0].copy(), int(np.count_nonzero(values < 0.0))
+        positive = values[values > 0.0]
+        log_prod = float(np.sum(np.log(positive))) if positive.size else math.nan
     success = converged and n_neg == 1
     if converged and n_neg != 1:
         message = f"converged to a stationary point with {n_neg} negative Hessian eigenvalues, not 1"
@@ -447,6 +453,7 @@ def _newton_eigenvector_following(system: System, x: np.ndarray, settings: EFSet
         success=success,
         message=message,
         nfev=nfev,
+        log_prod_positive=log_prod,
     )
 
 
@@ -524,7 +531,7 @@ def _lbfgs_eigenvector_following(system: System, x: np.ndarray, settings: EFSett
             system, x, dense_max=settings.dense_max, v0=previous_vector, tol=settings.eigen_tol
         )
     rms = _rms(gradient)
-    n_neg = hessian_index(system, x, dense_max=settings.dense_max)[0] if finite else -1
+    n_neg, _, log_prod = hessian_index(system, x, dense_max=settings.dense_max) if finite else (-1, math.nan, math.nan)
     success = converged and n_neg == 1
     if converged and n_neg != 1:
         message = f"converged to a stationary point with {n_neg} negative Hessian eigenvalues, not 1"
@@ -539,4 +546,5 @@ def _lbfgs_eigenvector_following(system: System, x: np.ndarray, settings: EFSett
         success=success,
         message=message,
         nfev=nfev,
+        log_prod_positive=log_prod,
     )

@@ -16,6 +16,7 @@ settings measured fastest on small networks (bench/bench_connect.py).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -139,6 +140,7 @@ class TransitionState:
     connects_distinct: bool  # both sides are minima and they differ
     band_image: int  # the DNEB image it was refined from (-1: a single-ended search)
     ef_iterations: int
+    log_prod_positive: float = math.nan  # sum of ln of the positive Hessian eigenvalues (NaN: not decomposed)
 
     @classmethod
     def found(cls, ef, minus: "MinimumFound", plus: "MinimumFound", minus_index: int, plus_index: int,
@@ -148,7 +150,7 @@ class TransitionState:
                    rms_gradient=ef.rms_gradient, n_neg=ef.n_neg, minus=minus, plus=plus, minus_index=minus_index,
                    plus_index=plus_index,
                    connects_distinct=minus.is_minimum and plus.is_minimum and minus_index != plus_index,
-                   band_image=band_image, ef_iterations=ef.nit)
+                   band_image=band_image, ef_iterations=ef.nit, log_prod_positive=ef.log_prod_positive)
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""One landscape read kinetically at a temperature T (``lfl analyse kinetics``): harmonic rates of
+every transition state both ways, the rates between the global minimum's funnel and the rest of its
+network by graph transformation, and per minimum the barrier to the global minimum, the equilibrium
+occupation and the funnel. The science is :mod:`lfl.kinetics`; this module reads the store and
+shapes tables.
+
+The funnel level defaults to just below the top split of the disconnectivity graph: the highest
+transition state on the minimum spanning tree of the global minimum's part of the network, the last
+one needed to join it. Below that level the network falls into the global minimum's funnel (A) and
+the rest (B), the split a disconnectivity graph shows first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from lfl.errors import DataError
+from lfl.kinetics.barriers import barriers_to_global_minimum, funnels, global_minimum_position
+from lfl.kinetics.graph_transformation import TwoStateRates, two_state_rates
+from lfl.kinetics.harmonic import check_temperature, occupations, transition_state_rates
+
+LN10 = math.log(10.0)
+
+
+@dataclass
+class LandscapeKinetics:
+    landscape: str
+    temperature: float
+    funnel_level: float
+    minima: pd.DataFrame  # minimum_id, energy, barrier_to_global, occupation, funnel_minimum_id
+    transition_states: pd.DataFrame  # ts_id, min1_id, min2_id, energy, log10_k_min1_to_min2, log10_k_min2_to_min1
+    two_state: TwoStateRates  # A: the global minimum's funnel at funnel_level; B: the rest of its network
+    n_a: int
+    n_b: int
+
+    @property
+    def global_minimum_occupation(self) -> float:
+        gmin = int(np.argmin(self.minima["energy"].to_numpy()))
+        return float(self.minima["occupation"].iloc[gmin])
+
+    def summary(self) -> dict:
+        """The landscape's kinetic figures as plain numbers (JSON)."""
+        rates = asdict(self.two_state)
+        return {
+            "landscape": self.landscape,
+            "temperature": self.temperature,
+            "funnel_level": self.funnel_level,
+            "n_minima": int(len(self.minima)),
+            "n_transition_states": int(len(self.transition_states)),
+            "n_funnel_a": self.n_a,
+            "n_rest_b": self.n_b,
+            "global_minimum_occupation": self.global_minimum_occupation,
+            "log10_rate_a_to_b": rates["log_rate_a_to_b"] / LN10,
+            "log10_rate_b_to_a": rates["log_rate_b_to_a"] / LN10,
+            "log10_mfpt_a_to_b": rates["log_mfpt_a_to_b"] / LN10,
+            "log10_mfpt_b_to_a": rates["log_mfpt_b_to_a"] / LN10,
+            "occupation_a": math.exp(rates["log_occupation_a"]),
+            "occupation_b": math.exp(rates["log_occupation_b"]),
+        }
+
+
+def top_split_level(energies: np.ndarray, barriers: np.ndarray) -> float:
+    """Just below the highest transition state needed to join the global minimum's part of the network."""
+    joined = np.isfinite(barriers)
+    top = float(np.max(barriers[joined] + energies[joined]))
+    return float(np.nextafter(top, -np.inf))
+
+
+def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: float | None = None) -> LandscapeKinetics:
+    temperature = check_temperature(temperature)
+    record = store.landscape(name)
+    ktn = store.load_ktn(record.id)
+    if ktn.n_minima == 0:
+        raise DataError(f"landscape '{name}' has no minima")
+    i, j = ktn.edges()
+    if not np.any(i != j):
+        raise DataError(f"landscape '{name}' has no transition state between two minima: no rates to compute")
+    energies, ts_energies = ktn.minimum_energies, ktn.ts_energies
+    p = occupations(energies, ktn.minimum_log_products, temperature)  # refuses missing log products
+    rates = transition_state_rates(energies, ktn.minimum_log_products, ts_energies, ktn.ts_log_products, i, j,
+                                   temperature)
+    barriers = barriers_to_global_minimum(energies, ts_energies, i, j)
+    level = top_split_level(energies, barriers) if funnel_level is None else float(funnel_level)
+    funnel = funnels(energies, ts_energies, i, j, level)
+    gmin = global_minimum_position(energies)
+    in_a = funnel == funnel[gmin]
+    in_b = np.isfinite(barriers) & ~in_a
+    if not in_b.any():
+        raise DataError(f"at funnel level {level:.10g} the global minimum's funnel holds all of its part of the "
+                        f"network of '{name}': choose a lower --funnel-level")
+    two_state = two_state_rates(energies, ktn.minimum_log_products, ts_energies, ktn.ts_log_products, i, j,
+                                in_a, in_b, temperature)
+    minima = pd.DataFrame({
+        "minimum_id": ktn.minimum_ids,
+        "energy": energies,
+        "barrier_to_global": barriers,
+        "occupation": p,
+        "funnel_minimum_id": ktn.minimum_ids[funnel],
+    })
+    transition_states = pd.DataFrame({
+        "ts_id": ktn.ts_ids,
+        "min1_id": ktn.ts_min1,
+        "min2_id": ktn.ts_min2,
+        "energy": ts_energies,
+        "log10_k_min1_to_min2": rates.forward / LN10,
+        "log10_k_min2_to_min1": rates.backward / LN10,
+    })
+    return LandscapeKinetics(name, temperature, level, minima, transition_states, two_state,
+                             int(in_a.sum()), int(in_b.sum()))
+
+
+__all__ = ["LandscapeKinetics", "landscape_kinetics", "top_split_level"]
