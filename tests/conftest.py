@@ -129,3 +129,15 @@ class BlockSymmetry:
 @pytest.fixture
 def block_symmetry():
     return BlockSymmetry()
+
+
+@pytest.fixture(scope="session")
+def connected_run(tmp_path_factory):
+    """One real Snakemake run with three connection rounds, shared by the tests that only read it
+    (or copy its database before changing it)."""
+    from workflow_helpers import connect_config, run_snakemake
+
+    tmp_path = tmp_path_factory.mktemp("connect")
+    result = run_snakemake(tmp_path, connect_config(rounds=3), env={"LFL_DB_URL": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path

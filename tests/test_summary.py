@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from analysis_helpers import make_landscape, random_minima, store_minima
-from lfl.analysis.figures import graph_stems, landscape_figures, study_figures, study_stems
+from lfl.analysis.figures import graph_stems, landscape_figures, study_stems
 from lfl.analysis.scoring import score_landscape
 from lfl.analysis.summary import AUC_SPLITS, landscape_labels, markdown_table, study_summary
 from lfl.cli import main

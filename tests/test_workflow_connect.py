@@ -16,25 +16,8 @@ from lfl.explore.connection_files import load_pairs
 from lfl.explore.eigenvector_following import hessian_index
 from lfl.landscape import load_landscape
 from lfl.systems.base import System
-from workflow_helpers import run_snakemake, tiny_ljat3_config
-
-LANDSCAPE = "D2_n50_e0_s0_h3_l0.001_kfull_reduced"
-
-
-def connect_config(rounds: int) -> dict:
-    return tiny_ljat3_config(
-        basin_hopping={"runs": 2, "steps": 20, "chunk": 20, "seed": 1},
-        connect={"rounds": rounds, "jobs": 2, "pairs_per_round": 4},
-    )
-
-
-@pytest.fixture(scope="module")
-def connected_run(tmp_path_factory):
-    """One real Snakemake run with three connection rounds; the tests below read what it left."""
-    tmp_path = tmp_path_factory.mktemp("connect")
-    result = run_snakemake(tmp_path, connect_config(rounds=3), env={"LFL_DB_URL": ""})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tmp_path
+from workflow_helpers import CONNECTED_LANDSCAPE as LANDSCAPE
+from workflow_helpers import connect_config, run_snakemake
 
 
 def test_connection_rounds_join_the_landscape(connected_run):

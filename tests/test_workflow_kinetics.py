@@ -17,13 +17,13 @@ from sqlalchemy import create_engine, text
 
 from lfl.db.store import LandscapeStore
 from lfl.kinetics.master_equation import two_state_rates_dense
-from test_workflow_connect import LANDSCAPE, connected_run  # noqa: F401  (the module's one real run)
+from workflow_helpers import CONNECTED_LANDSCAPE as LANDSCAPE
 
 TEMPERATURE = 0.01
 
 
 @pytest.fixture
-def database(connected_run, tmp_path):  # noqa: F811
+def database(connected_run, tmp_path):
     """A copy of the run's database, free to change."""
     copy = tmp_path / "landscapes.sqlite"
     shutil.copy(connected_run / "results" / "landscapes.sqlite", copy)
@@ -139,7 +139,7 @@ def test_bad_kinetics_input_is_one_line_and_writes_nothing(database, tmp_path):
     assert result.returncode == 2 and "no transition state between two minima" in result.stderr
 
 
-def test_upgrade_fills_missing_log_products_from_the_coordinates(connected_run, database):  # noqa: F811
+def test_upgrade_fills_missing_log_products_from_the_coordinates(connected_run, database):
     before = {r.id: r.log_prod_pos_eig for r in rows(database, "SELECT id, log_prod_pos_eig FROM transition_states")}
     minima_before = {r.id: r.log_prod_pos_eig for r in rows(database, "SELECT id, log_prod_pos_eig FROM minima")}
     engine = create_engine(database)

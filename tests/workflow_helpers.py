@@ -48,3 +48,14 @@ def tiny_ljat3_config(*, basin_hopping: dict, connect: dict, error_pct=(0,), ana
         "datasets": {"D2": {"kind": "ljat3", "name": "D2", "n_samples": 400, "seed": 5}},
         "studies": {"tiny": study},
     }
+
+
+CONNECTED_LANDSCAPE = "D2_n50_e0_s0_h3_l0.001_kfull_reduced"
+
+
+def connect_config(rounds: int) -> dict:
+    """A tiny LJAT3 landscape with ``rounds`` connection rounds (the ``connected_run`` fixture's)."""
+    return tiny_ljat3_config(
+        basin_hopping={"runs": 2, "steps": 20, "chunk": 20, "seed": 1},
+        connect={"rounds": rounds, "jobs": 2, "pairs_per_round": 4},
+    )
