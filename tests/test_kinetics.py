@@ -189,3 +189,32 @@ def test_bad_input_is_one_clear_error():
         two_state_rates([0.0, 0.5], [2.0, 3.0], [1.0], [math.nan], [0], [1], [0], [1], 0.1)
     with pytest.raises(DataError, match="not joined by transition states"):
         two_state_rates([0.0, 0.5, 0.7], [2.0, 3.0, 1.0], [1.0], [1.0], [0], [1], [0], [2], 0.1)
+
+
+def test_heat_capacity_peak_of_two_levels_is_the_schottky_peak():
+    from scipy.optimize import minimize_scalar
+
+    from lfl.kinetics.harmonic import heat_capacity_peak
+
+    gap, kappa = 0.3, 2
+    # two equally wide minima: C_V - kappa = x^2 e^x / (1 + e^x)^2 with x = gap / T
+    schottky = minimize_scalar(lambda x: -x * x * math.exp(x) / (1 + math.exp(x)) ** 2, bounds=(0.5, 10),
+                               method="bounded", options={"xatol": 1e-12})
+    temperature, peak = heat_capacity_peak(np.array([0.0, gap]), np.zeros(2), kappa)
+    assert temperature == pytest.approx(gap / schottky.x, rel=1e-6)
+    assert peak == pytest.approx(kappa - schottky.fun, rel=1e-9)
+    assert math.isnan(heat_capacity_peak(np.array([0.2]), np.zeros(1), kappa)[0])
+
+
+def test_frustration_index_worked_by_hand():
+    from lfl.kinetics.frustration import frustration_index
+
+    energies = np.array([0.0, 0.1, 0.3, 0.2])
+    barriers = np.array([0.0, 0.2, 0.05, np.nan])  # the last minimum is not joined to the global one
+    # T = 0.1, equal widths: weights e^-1 and e^-3 over minima 1 and 2 (the global minimum left out)
+    w1, w2 = math.exp(-1.0), math.exp(-3.0)
+    expected = (w1 * 0.2 / 0.1 + w2 * 0.05 / 0.3) / (w1 + w2)
+    assert frustration_index(energies, np.zeros(4), barriers, 0.1) == pytest.approx(expected, rel=1e-13)
+    # low T: the lowest competitor alone; a landscape of one minimum has none
+    assert frustration_index(energies, np.zeros(4), barriers, 1e-3) == pytest.approx(2.0, rel=1e-9)
+    assert math.isnan(frustration_index(np.array([0.0]), np.zeros(1), np.array([0.0]), 0.1))

@@ -199,3 +199,27 @@ def test_mean_and_sd_show_two_significant_figures_of_the_sd():
     assert _mean_sd(0.8120712, 0.00027) == "0.81207 ± 0.00027"  # was "0.812 ± 0.000"
     assert _mean_sd(0.77, 0.011) == "0.770 ± 0.011"
     assert _mean_sd(0.5, 0.0) == "0.500 ± 0.000" and _mean_sd(0.5, float("nan")) == "0.500"
+
+
+def test_kinetic_columns_worked_by_hand(tmp_path):
+    """P(GM) and the frustration index of a three-minimum chain, from its SQL rows and the formulas."""
+    from lfl.db.batches import MinimaBatch, TransitionStateBatch
+
+    _, _, landscape = make_landscape(tmp_path, "chain_e0", error_pct=0.0)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    n_dof = landscape.network_spec().n_weights
+    rng = np.random.default_rng(3)
+    with LandscapeStore(url, create=True) as store:
+        record = store.get_or_create_landscape(landscape.database_spec())
+        ids = store.ingest(record.id, minima=MinimaBatch(
+            [0.5, 0.52, 0.56], rng.normal(size=(3, n_dof)), log_prod_pos_eig=[10.0, 9.0, 12.0])).minimum_ids
+        # 0 -(0.60)- 1 -(0.57)- 2: minimum 1's barrier to 0 is 0.08, minimum 2's 0.04
+        store.ingest(record.id, transition_states=TransitionStateBatch(
+            [0.60, 0.57], rng.normal(size=(2, n_dof)), ids[:2], ids[1:], log_prod_pos_eig=[8.0, 8.0]))
+        row = study_summary(store, ["chain_e0"], temperature=0.02).iloc[0]
+    weights = [math.exp(-e / 0.02 - lp / 2) for e, lp in ((0.5, 10.0), (0.52, 9.0), (0.56, 12.0))]
+    assert row["global_min_occupation"] == pytest.approx(weights[0] / sum(weights), rel=1e-12)
+    expected = (weights[1] * 0.08 / 0.02 + weights[2] * 0.04 / 0.06) / (weights[1] + weights[2])
+    assert row["frustration"] == pytest.approx(expected, rel=1e-12)
+    assert row["kinetics_temperature"] == 0.02
+    assert 0 < row["cv_peak_temperature"] < 0.6 and row["cv_peak"] > n_dof

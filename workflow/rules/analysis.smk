@@ -91,6 +91,7 @@ rule summary_table:
         db=DB_ARGUMENT,
         reference_class=lambda wildcards: config["studies"][wildcards.study]["analysis"]["reference_class"],
         energy_only_tol=lambda wildcards: config["studies"][wildcards.study]["identity"]["energy_only_tol"],
+        temperature=lambda wildcards: config["studies"][wildcards.study]["analysis"]["temperature"],
         landscapes=lambda wildcards: shlex.join(study_landscapes(wildcards.study)),
     log:
         f"{R}/logs/studies/{{study}}/summary.log",
@@ -99,7 +100,7 @@ rule summary_table:
     shell:
         "{LFL} --threads 1 analyse summary {params.db} --study {wildcards.study} "
         "--reference-class {params.reference_class} --energy-only-tol {params.energy_only_tol} "
-        "--out-csv {output.csv} --out-md {output.md} "
+        "--temperature {params.temperature} --out-csv {output.csv} --out-md {output.md} "
         "{params.landscapes} 2> {log}"
 
 

@@ -39,6 +39,7 @@ AUC_SPLITS = ("train", "train_incorrect", "train_correct", "test")
 GMIN_METRICS = (("train", "auc"), ("train", "loss"), ("train", "cross_entropy"),
                 ("test", "auc"), ("test", "loss"), ("test", "cross_entropy"))
 N_METRIC_ROWS = len(SPLITS) * len(METRICS)
+DEFAULT_TEMPERATURE = 0.01  # of the kinetic columns: basin-hopping's default temperature
 
 # (column in the CSV, heading in the Markdown table) of the parameters that may vary within a study
 PARAMETER_HEADINGS = {
@@ -145,7 +146,29 @@ ESTIMATE_COLUMNS = (
 )
 
 
-def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL) -> dict:
+def landscape_thermodynamics(ktn, n_dof: int | None, temperature: float) -> dict:
+    """The global minimum's occupation and the frustration index at ``temperature``, and the peak of
+    C_V(T) (lfl.kinetics); NaN where the landscape cannot give them (no minima, minima without log
+    products, no transition state for the frustration)."""
+    values = {"kinetics_temperature": float(temperature), "global_min_occupation": math.nan,
+              "frustration": math.nan, "cv_peak_temperature": math.nan, "cv_peak": math.nan}
+    if ktn is None or ktn.n_minima == 0 or n_dof is None or not np.all(np.isfinite(ktn.minimum_log_products)):
+        return values
+    from lfl.kinetics.barriers import barriers_to_global_minimum, global_minimum_position
+    from lfl.kinetics.frustration import frustration_index
+    from lfl.kinetics.harmonic import heat_capacity_peak, occupations
+
+    energies, log_products = ktn.minimum_energies, ktn.minimum_log_products
+    values["global_min_occupation"] = float(occupations(energies, log_products, temperature)[global_minimum_position(energies)])
+    i, j = ktn.edges()
+    barriers = barriers_to_global_minimum(energies, ktn.ts_energies, i, j)
+    values["frustration"] = frustration_index(energies, log_products, barriers, temperature)
+    values["cv_peak_temperature"], values["cv_peak"] = heat_capacity_peak(energies, log_products, n_dof)
+    return values
+
+
+def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL,
+                temperature: float = DEFAULT_TEMPERATURE) -> dict:
     """One landscape's summary (the CSV columns), from what :func:`read_landscape` read."""
     spec = tables.record.spec if tables.record is not None else None
     row: dict = {"study": study, "landscape": tables.name, **parameter_values(spec)}
@@ -194,6 +217,7 @@ def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: fl
         row[f"mean_{split}_auc"] = mean
         row[f"std_{split}_auc"] = std
         row[f"n_{split}_auc"] = count
+    row.update(landscape_thermodynamics(ktn, None if spec is None else spec.n_dof, temperature))
     if n_minima and row["n_scored"] < n_minima:
         log.warning("%s: %d of %d minima have no metrics yet (run `lfl analyse metrics`)", tables.name,
                     n_minima - row["n_scored"], n_minima)
@@ -201,9 +225,10 @@ def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: fl
 
 
 def study_summary(store, names: Sequence[str], *, study: str = "",
-                  energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL) -> pd.DataFrame:
+                  energy_only_tol: float = DEFAULT_ENERGY_ONLY_TOL, temperature: float = DEFAULT_TEMPERATURE) -> pd.DataFrame:
     """The summary rows of a study's landscapes, in the order given."""
-    rows = [summary_row(read_landscape(store, name), study=study, energy_only_tol=energy_only_tol) for name in names]
+    rows = [summary_row(read_landscape(store, name), study=study, energy_only_tol=energy_only_tol,
+                        temperature=temperature) for name in names]
     columns = list(summary_row(LandscapeTables("", None, None, _no_minima())))
     return pd.DataFrame(rows, columns=columns)
 
@@ -256,6 +281,10 @@ def _saturated(value, stopped=None) -> str:
     return f"no ({stopped})" if isinstance(stopped, str) else "no (running)"
 
 
+def _significant(value, digits: int = 3) -> str:
+    return "–" if value is None or _isnan(value) else f"{value:.{digits}g}"
+
+
 def _coverage(value) -> str:
     return "–" if value is None or _isnan(value) else f"{value:.2f}"
 
@@ -286,7 +315,7 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         "Error %", "Minima", "TS", "Connected", "Minima (E-only)", "TS (E-only)", "Degenerate TS", "Saturated",
         "Coverage min", "Est. minima [95 %]", "Coverage TS", "Est. TS [95 %]", "CPU s",
         "GM train AUC", "GM train loss", "GM train CE", "GM test AUC", "GM test loss", "GM test CE",
-        "Train AUC", "Incorrect AUC", "Correct AUC", "Test AUC",
+        "Train AUC", "Incorrect AUC", "Correct AUC", "Test AUC", "P(GM)", "Frustration", "T at C_V max",
     ]
     lines = [f"# {study or 'Landscape summary'}", ""]
     if constant:
@@ -298,6 +327,11 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         lines.append(f"AUC: {what}. GM: the global minimum. Loss: E with the L2 term; CE: the mean cross-entropy. "
                      "Train/Incorrect/Correct/Test AUC: mean ± standard deviation over the minima (training set "
                      "with its noisy labels, its mislabelled part, its correct part, the testing set).")
+    if len(frame) and not _isnan(frame["kinetics_temperature"].iloc[0]):
+        lines.append(f"At T = {frame['kinetics_temperature'].iloc[0]:g} (k_B = 1, loss units): P(GM) the global "
+                     "minimum's equilibrium occupation (harmonic superposition); Frustration: de Souza, Niroomand "
+                     "and Wales's index (J. Chem. Phys. 146, 124103, 2017); T at C_V max: where the heat capacity "
+                     "peaks (SCIENCE.md §9).")
     lines.append("Coverage: Good-Turing sample coverage of the independent searches (the chance that the next one "
                  "finds a known point); Est.: Chao1 estimate of the total with its 95 % interval (SCIENCE.md §6). "
                  "Saturated: yes, or why the refinement stopped without (budget, max_rounds, exhausted).")
@@ -324,6 +358,8 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
             _number(row["global_min_train_cross_entropy"], 5), _number(row["global_min_test_auc"], 4),
             _number(row["global_min_test_loss"], 5), _number(row["global_min_test_cross_entropy"], 5),
             *[_mean_sd(row[f"mean_{split}_auc"], row[f"std_{split}_auc"]) for split in AUC_SPLITS],
+            _significant(row["global_min_occupation"]), _significant(row["frustration"]),
+            _significant(row["cv_peak_temperature"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if frame.empty:

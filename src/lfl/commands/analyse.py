@@ -66,6 +66,8 @@ def register(groups) -> None:
     summary.add_argument("--reference-class", type=_reference_class, default=None, help="named in the caption")
     summary.add_argument("--energy-only-tol", type=_positive_float, default=1e-6,
                          help="energies closer than this count as one point in the energy-only columns")
+    summary.add_argument("--temperature", type=_positive_float, default=0.01,
+                         help="temperature of the kinetic columns: global-minimum occupation, frustration (default 0.01)")
     summary.add_argument("--out-csv", required=True)
     summary.add_argument("--out-md", required=True)
     summary.add_argument("landscapes", nargs="+", help="landscape names or definition files, in table order")
@@ -140,7 +142,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
     with LandscapeStore(resolve_url(args)) as store:
         frame = study_summary(store, _landscape_names(args.landscapes, store), study=args.study,
-                              energy_only_tol=args.energy_only_tol)
+                              energy_only_tol=args.energy_only_tol, temperature=args.temperature)
     write_tables(frame, csv_path=args.out_csv, md_path=args.out_md, study=args.study,
                  reference_class=args.reference_class)
     return 0

@@ -124,10 +124,44 @@ def heat_capacity(energies: np.ndarray, log_products: np.ndarray, temperatures: 
     return out
 
 
+def heat_capacity_peak(energies: np.ndarray, log_products: np.ndarray, n_dof: int, *,
+                       points: int = 400) -> tuple[float, float]:
+    """(T, C_V / k_B) at the highest point of C_V(T): a log-spaced scan over T from 1e-3 to 10 times
+    the energy span of the minima, refined by a golden-section search around the best grid point.
+    (NaN, n_dof) for a single minimum (C_V is flat)."""
+    energies = np.asarray(energies, dtype=np.float64)
+    span = float(np.ptp(energies)) if energies.size else 0.0
+    if energies.size < 2 or span == 0.0:
+        return math.nan, float(n_dof)
+    grid = np.geomspace(1e-3 * span, 10.0 * span, points)
+    values = heat_capacity(energies, log_products, grid, n_dof)
+    k = int(np.argmax(values))
+    low, high = math.log(grid[max(k - 1, 0)]), math.log(grid[min(k + 1, points - 1)])
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+
+    def value(log_t: float) -> float:
+        return float(heat_capacity(energies, log_products, [math.exp(log_t)], n_dof)[0])
+
+    a, b = high - golden * (high - low), low + golden * (high - low)
+    fa, fb = value(a), value(b)
+    for _ in range(60):
+        if fa > fb:
+            high, b, fb = b, a, fa
+            a = high - golden * (high - low)
+            fa = value(a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + golden * (high - low)
+            fb = value(b)
+    best = (a + b) / 2.0
+    return math.exp(best), value(best)
+
+
 __all__ = [
     "TransitionStateRates",
     "check_temperature",
     "heat_capacity",
+    "heat_capacity_peak",
     "log_occupations",
     "log_rate_constants",
     "occupations",
