@@ -55,8 +55,13 @@ def register(groups) -> None:
 
     imp = sub.add_parser("import", help="read a PATHSAMPLE directory into a landscape (deduplicated)")
     add_database_options(imp)
-    imp.add_argument("--landscape", required=True, help="landscape name (created from DIR/landscape.json if new)")
+    imp.add_argument("--landscape", required=True,
+                     help="landscape name (created if new, from --landscape-definition or DIR/landscape.json)")
     imp.add_argument("--dir", required=True, help="directory with min.data, ts.data, points.min, points.ts")
+    imp.add_argument("--landscape-definition", metavar="JSON",
+                     help="the network and data of a plain PATHSAMPLE directory (no landscape.json): a landscape "
+                          "definition; every energy is then checked against the network's loss")
+    imp.add_argument("--draw", metavar="NPZ", help="the definition's draw (with --landscape-definition)")
     imp.set_defaults(func=run_import)
 
 
@@ -202,9 +207,19 @@ def run_export(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from lfl.db.pathsample import import_pathsample
     from lfl.db.store import LandscapeStore
+    from lfl.errors import ConfigError
 
+    if bool(args.landscape_definition) != bool(args.draw):
+        raise ConfigError("lfl db import: --landscape-definition and --draw go together (the draw rebuilds the loss)")
+    options = {}
+    if args.landscape_definition:
+        from lfl.landscape import load_landscape
+
+        landscape = load_landscape(args.landscape_definition, args.draw)
+        system = landscape.system()
+        options = {"spec": landscape.database_spec(), "energy": system.energy, "distance": system.distance}
     with LandscapeStore(resolve_url(args)) as store:
-        result = import_pathsample(store, args.landscape, args.dir)
+        result = import_pathsample(store, args.landscape, args.dir, **options)
     print(
         f"imported into '{args.landscape}': {result.n_new_minima} new minima, "
         f"{result.n_new_transition_states} new transition states"

@@ -32,6 +32,25 @@ log = logging.getLogger(__name__)
 _POINT_TABLES = {"minima": Minimum.__table__, "transition_states": TransitionState.__table__}
 
 
+def network_distance(spec: LandscapeSpec) -> Distance | None:
+    """The symmetry-invariant distance of the landscape's network (``MLPSystem.distance`` without
+    the data); None when its architecture does not give its ``n_dof`` weights."""
+    from lfl.errors import ConfigError
+    from lfl.systems.network import parse_network_spec
+    from lfl.systems.symmetry import NetworkDistance
+
+    architecture = tuple(spec.architecture)
+    try:
+        network = parse_network_spec({"inputs": architecture[0], "hidden": list(architecture[1:-1]),
+                                      "outputs": architecture[-1], "lambda": spec.l2_lambda,
+                                      "connectivity_k": spec.connectivity_k, "n_data": spec.n_data})
+    except ConfigError:
+        return None
+    if network.layout.n_variable != spec.n_dof:
+        return None
+    return NetworkDistance(network.layout)
+
+
 @dataclass
 class IngestResult:
     """Ids of every batch row (aligned with the batch) and whether each row added a new point."""
@@ -128,10 +147,12 @@ class IngestPoints:
     def _distance_for(self, spec: LandscapeSpec, distance: Distance | None) -> Distance | None:
         if spec.symmetry_mode != "reduced":
             return None  # raw: plain Euclidean distance; energy: coordinates are not compared
+        if distance is None:
+            distance = network_distance(spec)  # the network's own, from its shape: no data needed
         if distance is None and not self._warned_plain_distance:
             log.warning(
                 "landscape '%s' counts symmetry-reduced minima but no symmetry-invariant distance was "
-                "given: comparing plain distances",
+                "given (and its architecture does not fit its n_dof): comparing plain distances",
                 spec.name,
             )
             self._warned_plain_distance = True

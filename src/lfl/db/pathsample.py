@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,22 +107,51 @@ def _read_table(path: Path, n_columns: int) -> np.ndarray:
     return table.reshape(len(rows), n_columns)
 
 
+def _plausible(values: np.ndarray) -> np.ndarray:
+    """Which float64 values look like coordinates: finite, and zero or of a magnitude in 1e-100..1e100
+    (bytes read in the wrong order land far outside that, or on NaN and infinity)."""
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & ((values == 0.0) | ((magnitude > 1e-100) & (magnitude < 1e100)))
+
+
 def _read_points(path: Path, n_records: int, n_dof: int) -> np.ndarray:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     raw = path.read_bytes()
     if len(raw) != n_records * n_dof * 8:
         raise DataError(
-            f"{path}: {len(raw)} bytes, expected {n_records} records of {n_dof} float64 ({n_records * n_dof * 8} bytes)"
+            f"{path}: {len(raw)} bytes, expected {n_records} records of {n_dof} float64 ({n_records * n_dof * 8} bytes): "
+            "truncated, or written for another number of weights"
         )
-    return np.frombuffer(raw, dtype="<f8").reshape(n_records, n_dof)
+    values = np.frombuffer(raw, dtype="<f8")
+    plausible = _plausible(values)
+    if not plausible.all():
+        swapped = _plausible(np.frombuffer(raw, dtype=">f8"))
+        if swapped.sum() > plausible.sum():
+            raise DataError(f"{path}: the coordinates read as big-endian float64; lfl reads and writes little-endian "
+                            "(convert the file, e.g. numpy's byteswap)")
+        bad = int(np.flatnonzero(~plausible)[0])
+        raise DataError(f"{path}: value {float(values[bad])!r} at record {bad // n_dof + 1} is not a coordinate "
+                        "(NaN, infinite or of absurd magnitude): not a float64 points file")
+    return values.reshape(n_records, n_dof)
+
+
+def _check_energies(path: Path, energies: np.ndarray, coords: np.ndarray, energy, tolerance: float) -> None:
+    """Every energy of the table against the network's loss at its coordinates."""
+    for k, (expected, x) in enumerate(zip(energies, coords)):
+        actual = float(energy(x))
+        if not abs(actual - expected) <= tolerance * max(1.0, abs(expected)):
+            raise DataError(f"{path}: record {k + 1} has energy {float(expected)!r} but the network's loss at its "
+                            f"coordinates is {actual!r}: another network or data set, or coordinates in another order")
 
 
 def read_landscape_spec(in_dir: str | Path, name: str | None = None) -> LandscapeSpec:
     """The landscape.json of an export (renamed to ``name`` when given)."""
     path = Path(in_dir) / "landscape.json"
     if not path.exists():
-        raise LflError(f"{path}: no such file (needed to create the landscape)")
+        raise LflError(f"{path}: no such file, and landscape '{name}' is not in the database: name its network and "
+                       "data with --landscape-definition JSON --draw NPZ")
     values = json.loads(path.read_text())
     if name is not None:
         values["name"] = name
@@ -139,10 +168,17 @@ def import_pathsample(
     *,
     distance: Distance | None = None,
     create: bool = True,
+    spec: LandscapeSpec | None = None,
+    energy=None,
+    energy_tol: float = 1e-9,
 ) -> IngestResult:
-    """Ingest a PATHSAMPLE directory into a landscape (deduplicated like any batch; one transaction).
+    """Ingest a PATHSAMPLE directory into a landscape (deduplicated like any batch, with the
+    landscape's own identity: for ``reduced`` ones the network's symmetry-invariant distance; one
+    transaction). Everything is read and checked before anything is written.
 
-    A landscape that does not exist is created from the directory's landscape.json when ``create``.
+    A landscape that does not exist is created (when ``create``) from ``spec``, else from the
+    directory's landscape.json. ``energy`` (the network's loss, from a landscape definition) checks
+    every energy of min.data and ts.data against its coordinates (relative ``energy_tol``).
     """
     in_dir = Path(in_dir)
     try:
@@ -150,8 +186,9 @@ def import_pathsample(
     except LflError:
         if not create or not isinstance(landscape, str):
             raise
-        land = store.get_or_create_landscape(read_landscape_spec(in_dir, name=landscape))
-    n_dof = land.spec.n_dof
+        land = None
+        new_spec = replace(spec, name=landscape) if spec is not None else read_landscape_spec(in_dir, name=landscape)
+    n_dof = land.spec.n_dof if land is not None else new_spec.n_dof
     min_table = _read_table(in_dir / "min.data", 3)
     ts_table = _read_table(in_dir / "ts.data", 5)
     min_coords = _read_points(in_dir / "points.min", len(min_table), n_dof)
@@ -159,6 +196,9 @@ def import_pathsample(
     refs = ts_table[:, 3:5]
     if refs.size and (refs.min() < 1 or refs.max() > len(min_table) or np.any(refs != np.round(refs))):
         raise DataError(f"{in_dir / 'ts.data'}: minimum numbers must be integers in 1..{len(min_table)}")
+    if energy is not None:
+        _check_energies(in_dir / "min.data", min_table[:, 0], min_coords, energy, energy_tol)
+        _check_energies(in_dir / "ts.data", ts_table[:, 0], ts_coords, energy, energy_tol)
     minima = MinimaBatch(
         energies=min_table[:, 0],
         coords=min_coords,
@@ -178,6 +218,8 @@ def import_pathsample(
         found_by=FOUND_BY,
         source=str(in_dir / "ts.data"),
     )
+    if land is None:
+        land = store.get_or_create_landscape(new_spec)
     result = store.ingest(land.id, minima=minima, transition_states=transition_states, distance=distance)
     log.info(
         "imported %s into landscape '%s': %d new minima, %d new transition states",

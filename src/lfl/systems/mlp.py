@@ -83,7 +83,8 @@ class MLPSystem(System):
             self.blas_first,
             work,
         )
-        self.symmetry_groups = _sym.node_groups(self.layout)
+        self.symmetries = _sym.NetworkDistance(self.layout)
+        self.symmetry_groups = self.symmetries.groups
 
     # ----------------------------------------------------------------- checks
     def _vector(self, x: np.ndarray, what: str = "weight vector") -> np.ndarray:
@@ -160,15 +161,11 @@ class MLPSystem(System):
 
     def align(self, reference: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The symmetric copy of x closest (Euclidean) to ``reference``."""
-        ref_full = self.full_weights(reference)
-        full = self.full_weights(x)
-        aligned = _sym.align_full(self.layout, self.symmetry_groups, ref_full, full)
-        return self.layout.to_variable(aligned)
+        return self.symmetries.align(self._vector(reference), self._vector(x))
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         """Symmetry-invariant distance: align b to a, then the Euclidean norm of the difference."""
-        a = self._vector(a)
-        return float(np.linalg.norm(a - self.align(a, b)))
+        return self.symmetries(self._vector(a), self._vector(b))
 
     def random_copy(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A symmetric copy of x under a group element drawn uniformly (same loss, other weights)."""

@@ -228,3 +228,22 @@ def align_full(layout: ParameterLayout, groups: list[list[np.ndarray]], referenc
 
 def distance_full(layout: ParameterLayout, groups: list[list[np.ndarray]], a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a) - align_full(layout, groups, a, b)))
+
+
+class NetworkDistance:
+    """The symmetry-invariant distance between two *variable* weight vectors of a network of this
+    layout: align b to a, then the Euclidean norm of the difference. It needs the network's shape
+    only, not its data: the identity of minima in a ``reduced`` landscape (``MLPSystem.distance``,
+    and the store's deduplication when it is given no system, e.g. a PATHSAMPLE import)."""
+
+    def __init__(self, layout: ParameterLayout) -> None:
+        self.layout = layout
+        self.groups = node_groups(layout)
+
+    def align(self, reference: np.ndarray, x: np.ndarray) -> np.ndarray:
+        aligned = align_full(self.layout, self.groups, self.layout.to_full(reference), self.layout.to_full(x))
+        return self.layout.to_variable(aligned)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+        a = np.asarray(a, dtype=np.float64)
+        return float(np.linalg.norm(a - self.align(a, b)))
