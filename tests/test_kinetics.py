@@ -218,3 +218,31 @@ def test_frustration_index_worked_by_hand():
     # low T: the lowest competitor alone; a landscape of one minimum has none
     assert frustration_index(energies, np.zeros(4), barriers, 1e-3) == pytest.approx(2.0, rel=1e-9)
     assert math.isnan(frustration_index(np.array([0.0]), np.zeros(1), np.array([0.0]), 0.1))
+
+
+def test_free_energy_regrouping_worked_by_hand():
+    from lfl.kinetics.free_energy import regroup_free_energy
+
+    T = 0.1
+    # minima 0 and 1 joined by a low saddle; 2 behind a high one, over two parallel transition states
+    energies, log_products = np.array([0.0, 0.05, 0.5]), np.array([0.0, 0.4, -0.2])
+    ts_energies, ts_log_products = np.array([0.09, 0.9, 0.95]), np.array([0.0, 0.2, 0.0])
+    min1, min2 = np.array([0, 1, 2]), np.array([1, 2, 1])
+    f = energies + T * log_products / 2  # 0, 0.07, 0.49
+    result = regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
+                                 temperature=T, threshold=0.05)
+    # the 0-1 barrier out of the higher minimum: 0.09 - 0.07 = 0.02 < 0.05: one group; 1-2: 0.91 - 0.49 high
+    np.testing.assert_array_equal(result.group, [0, 0, 1])
+    assert result.free_energies[0] == pytest.approx(-T * math.log(math.exp(-f[0] / T) + math.exp(-f[1] / T)), rel=1e-13)
+    assert result.free_energies[1] == pytest.approx(f[2], rel=1e-13)
+    f_ts = ts_energies + T * ts_log_products / 2
+    assert result.edge_free_energies.tolist() == pytest.approx(
+        [-T * math.log(math.exp(-f_ts[1] / T) + math.exp(-f_ts[2] / T))], rel=1e-13)
+    # no threshold: every minimum its own group, the free energies of the minima themselves
+    alone = regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
+                                temperature=T, threshold=0.0)
+    np.testing.assert_array_equal(alone.group, [0, 1, 2])
+    np.testing.assert_allclose(alone.free_energies, f, rtol=1e-13)
+    # a threshold above every barrier: one group (regrouping repeats until nothing merges)
+    assert regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
+                               temperature=T, threshold=1.0).n_groups == 1

@@ -163,3 +163,19 @@ def test_upgrade_fills_missing_log_products_from_the_coordinates(connected_run, 
     # half the pair of options is refused before anything is touched
     refused = lfl("db", "upgrade", "--db", database, "--draw", str(draw))
     assert refused.returncode == 2 and "go together" in refused.stderr
+
+
+def test_free_energy_graphs_of_a_real_landscape(database, tmp_path):
+    out = tmp_path / "graphs"
+    result = lfl("analyse", "graphs", "--db", database, "--landscape", LANDSCAPE, "--out-dir", str(out),
+                 "--free-energy-temperature", str(TEMPERATURE))
+    assert result.returncode == 0, result.stderr
+    for split in ("train", "test"):
+        for suffix in (".png", ".svg"):
+            assert (out / f"free_energy_disconnectivity_{split}_auc{suffix}").stat().st_size > 1000
+    svg = (out / "free_energy_disconnectivity_test_auc.svg").read_text()
+    assert f"free energy at T = {TEMPERATURE:g}" in svg and "groups of" in svg
+    elsewhere = tmp_path / "refused"
+    bad = lfl("analyse", "graphs", "--db", database, "--landscape", LANDSCAPE, "--out-dir", str(elsewhere),
+              "--free-energy-temperature", "0.01", "--regroup-threshold", "-1")
+    assert bad.returncode == 2 and "must be >= 0" in bad.stderr and not elsewhere.exists()

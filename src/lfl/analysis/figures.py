@@ -26,6 +26,8 @@ COLOURINGS = {"train": "training AUC", "test": "testing AUC"}
 GRAPH_STEM = "disconnectivity_{split}_auc"
 PANEL_STEM = "disconnectivity_panel_{split}_auc"
 BOXPLOT_STEM = "auc_boxplots"
+FREE_GRAPH_STEM = "free_energy_disconnectivity_{split}_auc"
+HEAT_CAPACITY_STEM = "heat_capacity"
 ENERGY_LABEL = "training loss E"
 
 
@@ -36,7 +38,8 @@ def graph_stems() -> list[str]:
 
 def study_stems() -> list[str]:
     """File stems (no suffix) of a study's figures: the panels, the box plots, the discovery curves."""
-    return [PANEL_STEM.format(split=split) for split in COLOURINGS] + [BOXPLOT_STEM, STUDY_DISCOVERY_STEM]
+    return [PANEL_STEM.format(split=split) for split in COLOURINGS] + [BOXPLOT_STEM, STUDY_DISCOVERY_STEM,
+                                                                       HEAT_CAPACITY_STEM]
 
 
 def landscape_tree(tables, *, levels: int, lowest_n: int | None = None):
@@ -140,4 +143,90 @@ def study_figures(store, names: Sequence[str], out_dir: str | Path, *, study: st
     fig = plot_discovery_curves({label: discovery_curve(table.rounds) for label, table in zip(labels, tables)},
                                 title=f"{study}: discovery curves")
     written += save_figure(fig, Path(out_dir) / STUDY_DISCOVERY_STEM)
+    fig = plot_heat_capacities({label: heat_capacity_curve(table) for label, table in zip(labels, tables)},
+                               title=f"{study}: heat capacity of the harmonic superposition")
+    written += save_figure(fig, Path(out_dir) / HEAT_CAPACITY_STEM)
+    return written
+
+
+def heat_capacity_curve(tables, *, points: int = 200) -> dict | None:
+    """C_V(T) / k_B of a landscape's minima over T from 1e-3 to 10 times their energy span, with its
+    peak; None when the landscape cannot give one (fewer than two minima, missing log products)."""
+    from lfl.kinetics.harmonic import heat_capacity, heat_capacity_peak
+
+    ktn = tables.ktn
+    if (ktn is None or ktn.n_minima < 2 or tables.record is None
+            or not np.all(np.isfinite(ktn.minimum_log_products)) or np.ptp(ktn.minimum_energies) == 0):
+        return None
+    span = float(np.ptp(ktn.minimum_energies))
+    temperatures = np.geomspace(1e-3 * span, 10.0 * span, points)
+    n_dof = tables.record.spec.n_dof
+    values = heat_capacity(ktn.minimum_energies, ktn.minimum_log_products, temperatures, n_dof)
+    peak_t, peak = heat_capacity_peak(ktn.minimum_energies, ktn.minimum_log_products, n_dof)
+    return {"temperature": temperatures, "cv": values - n_dof, "peak_temperature": peak_t, "peak": peak - n_dof}
+
+
+def plot_heat_capacities(curves: dict, *, title: str):
+    """C_V(T) - kappa (the part the landscape's minima add to the harmonic wells' own kappa), one line
+    per landscape on a log temperature axis, the peak marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    missing = [label for label, curve in curves.items() if curve is None]
+    for label, curve in curves.items():
+        if curve is None:
+            continue
+        (line,) = ax.plot(curve["temperature"], curve["cv"], label=label, linewidth=1.5)
+        ax.plot([curve["peak_temperature"]], [curve["peak"]], marker="o", color=line.get_color(), linestyle="none")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T (loss units, k_B = 1)")
+    ax.set_ylabel("C_V / k_B - κ (κ: number of weights)")
+    ax.grid(alpha=0.3)
+    if len(missing) < len(curves):
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no landscape with two minima and their log products", ha="center", va="center",
+                transform=ax.transAxes)
+    note = f"\n(no curve: {', '.join(missing)})" if missing and len(missing) < len(curves) else ""
+    fig.suptitle(f"{title}\n(dot: the peak, where the low minima stop dominating){note}")
+    return fig
+
+
+def free_energy_figures(store, name: str, out_dir: str | Path, *, temperature: float, threshold: float,
+                        levels: int, min_colour_span: float = 0.01) -> list[Path]:
+    """A landscape's free-energy disconnectivity graphs at ``temperature`` (minima regrouped while
+    free-energy barriers between groups are below ``threshold``), each group coloured by the
+    occupation-weighted mean training or testing AUC of its minima."""
+    from lfl.analysis.disconnectivity import build_disconnectivity_tree
+    from lfl.analysis.plots import plot_disconnectivity, save_figure
+    from lfl.analysis.summary import read_landscape
+    from lfl.errors import DataError
+    from lfl.kinetics.free_energy import regroup_free_energy
+
+    tables = read_landscape(store, name)
+    ktn = tables.ktn
+    if ktn is None or ktn.n_minima == 0:
+        raise DataError(f"landscape '{name}' has no minima")
+    a, b = ktn.edges()
+    network = regroup_free_energy(ktn.minimum_energies, ktn.minimum_log_products, ktn.ts_energies, ktn.ts_log_products,
+                                  a, b, temperature=temperature, threshold=threshold)
+    tree = build_disconnectivity_tree(network.free_energies, network.edge_free_energies, network.edge_a,
+                                      network.edge_b, n_levels=levels, gmin_component_only=network.edge_a.size > 0)
+    # within a group, minimum i weighs exp(-F_i / T)
+    log_weight = -(ktn.minimum_energies + 0.5 * temperature * ktn.minimum_log_products) / temperature
+    weight = np.exp(log_weight - log_weight.max())
+    written = []
+    for split, colouring in COLOURINGS.items():
+        values = minimum_values(tables, f"{split}_auc")
+        known = np.isfinite(values)
+        total = np.bincount(network.group[known], weights=weight[known] * values[known], minlength=network.n_groups)
+        norm = np.bincount(network.group[known], weights=weight[known], minlength=network.n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            group_values = np.where(norm > 0, total / norm, np.nan)
+        title = (f"{name}: free energy at T = {temperature:g}, regrouped below {threshold:g}\n"
+                 f"{network.n_groups} groups of {ktn.n_minima} minima, coloured by {colouring} (occupation-weighted)")
+        fig = plot_disconnectivity(tree, group_values, value_label=colouring, title=title,
+                                   ylabel="free energy F (loss units)", min_span=min_colour_span)
+        written += save_figure(fig, Path(out_dir) / FREE_GRAPH_STEM.format(split=split))
     return written

@@ -77,6 +77,12 @@ def register(groups) -> None:
     add_database_options(graphs)
     graphs.add_argument("--landscape", required=True, help="landscape name or definition file")
     graphs.add_argument("--out-dir", required=True, help="writes disconnectivity_{train,test}_auc.{png,svg} here")
+    graphs.add_argument("--free-energy-temperature", type=_positive_float, default=None,
+                        help="also draw free-energy disconnectivity graphs at this temperature "
+                             "(free_energy_disconnectivity_{train,test}_auc.{png,svg})")
+    graphs.add_argument("--regroup-threshold", type=_non_negative_float, default=None,
+                        help="regroup minima while free-energy barriers between groups are below this "
+                             "(default: the temperature, k_B T)")
     _plot_options(graphs)
     graphs.set_defaults(func=run_graphs)
 
@@ -136,6 +142,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def run_summary(args: argparse.Namespace) -> int:
     from lfl.analysis.summary import study_summary, write_tables
     from lfl.db.store import LandscapeStore
@@ -153,8 +169,15 @@ def run_graphs(args: argparse.Namespace) -> int:
     from lfl.db.store import LandscapeStore
 
     with LandscapeStore(resolve_url(args)) as store:
-        landscape_figures(store, _landscape_names([args.landscape], store)[0], args.out_dir, levels=args.levels,
+        name = _landscape_names([args.landscape], store)[0]
+        landscape_figures(store, name, args.out_dir, levels=args.levels,
                           lowest_n=args.lowest_n, min_colour_span=args.min_colour_span)
+        if args.free_energy_temperature is not None:
+            from lfl.analysis.figures import free_energy_figures
+
+            threshold = args.free_energy_temperature if args.regroup_threshold is None else args.regroup_threshold
+            free_energy_figures(store, name, args.out_dir, temperature=args.free_energy_temperature,
+                                threshold=threshold, levels=args.levels, min_colour_span=args.min_colour_span)
     return 0
 
 
