@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from bench_saturation import run_study  # this folder is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,19 +48,7 @@ def main() -> int:
         study["refine"] = {**study["refine"], "cpu_budget": args.budget}
         studies[f"label_noise_{name}"] = study
     config["studies"] = studies
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    config_path = args.workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("LFL_DB_URL", None)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-                           str(args.workdir), "--configfile", str(config_path), "--cores", str(args.cores),
-                           "--profile", str(ROOT / "profiles" / "default")], env=env,
-                          stdout=open(args.workdir / "snakemake.log", "w"), stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"snakemake failed (exit {done.returncode}): see {args.workdir / 'snakemake.log'}")
+    wall = run_study(config, args.workdir, args.cores)
     print(f"bench_kinetics_noise: {', '.join(args.datasets)} at 0/10/50/100 % mislabelled; per landscape "
           f"basin-hopping {args.runs} x {args.steps} steps, {args.rounds} connection rounds, refinement up to "
           f"{args.budget:g} CPU s; {args.cores} cores, {wall / 60:.1f} min wall (data included)")

@@ -32,6 +32,25 @@ REFERENCE = {("D2", 0.0): (6, 20), ("D2", 10.0): (13, 66), ("D2", 50.0): (26, 15
              ("D1", 0.0): (122, 592)}
 
 
+def run_study(config: dict, workdir: Path, cores: int) -> float:
+    """Run this repository's workflow on ``config`` in ``workdir`` (its own SQLite database, the venv's
+    tools on PATH); the wall seconds. A failed run ends the benchmark with the log's path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("LFL_DB_URL", None)
+    started = time.perf_counter()
+    with open(workdir / "snakemake.log", "w") as log:
+        done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                               str(workdir), "--configfile", str(config_path), "--cores", str(cores),
+                               "--profile", str(ROOT / "profiles" / "default")], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.exit(f"snakemake failed (exit {done.returncode}): see {workdir / 'snakemake.log'}")
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", type=Path, required=True)
@@ -51,19 +70,7 @@ def main() -> int:
     if args.error_pct:
         study["error_pct"] = list(args.error_pct)
     study["refine"] = {**study.get("refine", {}), "cpu_budget": args.budget, "max_rounds": args.max_rounds}
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    config_path = args.workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("LFL_DB_URL", None)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-                           str(args.workdir), "--configfile", str(config_path), "--cores", str(args.cores),
-                           "--profile", str(ROOT / "profiles" / "default")], env=env,
-                          stdout=open(args.workdir / "snakemake.log", "w"), stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"snakemake failed (exit {done.returncode}): see {args.workdir / 'snakemake.log'}")
+    wall = run_study(config, args.workdir, args.cores)
 
     from lfl.analysis.counts import distinct_energies
     from lfl.db.store import LandscapeStore
