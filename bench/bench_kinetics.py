@@ -48,19 +48,22 @@ def synthetic_network(n_minima: int, n_ts: int, seed: int = 0):
     pairs = np.concatenate([pairs, doubled, loops])
     min1, min2 = pairs[:, 0], pairs[:, 1]
     ts_energies = np.maximum(energies[min1], energies[min2]) + rng.exponential(0.05, min1.size)
-    log_products = rng.normal(0.0, 1.0, n_minima)
-    ts_log_products = rng.normal(0.0, 1.0, min1.size)
-    return energies, log_products, ts_energies, ts_log_products, min1, min2, points
+    from lfl.kinetics.network import TransitionNetwork
+
+    network = TransitionNetwork(energies, rng.normal(0.0, 1.0, n_minima), ts_energies, rng.normal(0.0, 1.0, min1.size),
+                                min1, min2)
+    return network, points
 
 
-def sets(energies, points, min1, min2):
+def sets(network, points):
     """A: the minima of the lower-left quarter (the global minimum's funnel) in the part of the
     network that holds the global minimum; B: the lowest minimum of the upper-right quarter there."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    n = energies.size
-    _, labels = connected_components(coo_matrix((np.ones(min1.size), (min1, min2)), shape=(n, n)), directed=False)
+    energies, n = network.minimum_energies, network.n_minima
+    graph = coo_matrix((np.ones(network.n_transition_states), (network.min1, network.min2)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
     main = labels == labels[np.argmin(energies)]
     in_a = main & (points[:, 0] < 0.5) & (points[:, 1] < 0.5)
     in_b = np.zeros(n, dtype=bool)
@@ -75,22 +78,23 @@ def largest_difference(ngt, reference: dict) -> float:
     return max(abs(ours[k] - reference[k]) / abs(reference[k]) for k in ours)
 
 
-def sparse_reference(energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature):
+def sparse_reference(network, in_a, in_b, temperature):
     """The same definitions, first-passage times from scipy's sparse LU."""
     from scipy.sparse import coo_matrix, diags
     from scipy.sparse.linalg import spsolve
 
     from lfl.kinetics.harmonic import occupations, transition_state_rates
 
-    rates = transition_state_rates(energies, log_products, ts_energies, ts_log_products, min1, min2, temperature)
+    rates = transition_state_rates(network, temperature)
+    min1, min2 = network.min1, network.min2
     keep = min1 != min2
-    n = energies.size
+    n = network.n_minima
     source = np.concatenate([min1[keep], min2[keep]])
     target = np.concatenate([min2[keep], min1[keep]])
     values = np.exp(np.concatenate([rates.forward[keep], rates.backward[keep]]))
     matrix = coo_matrix((values, (source, target)), shape=(n, n)).tocsr()
     out = np.asarray(matrix.sum(axis=1)).ravel()
-    p = occupations(energies, log_products, temperature)
+    p = occupations(network.minimum_energies, network.minimum_log_products, temperature)
 
     def passage(absorbing):
         free = np.flatnonzero(~absorbing)
@@ -111,16 +115,15 @@ sys.path.insert(0, {bench!r})
 import numpy as np
 from bench_kinetics import sets, synthetic_network, sparse_reference, largest_difference
 from lfl.kinetics.graph_transformation import two_state_rates
-network = synthetic_network({n_minima}, {n_ts})
-energies, log_products, ts_energies, ts_log_products, min1, min2, points = network
-in_a, in_b = sets(energies, points, min1, min2)
-temperature = 0.1 * float(np.ptp(energies))
+network, points = synthetic_network({n_minima}, {n_ts})
+in_a, in_b = sets(network, points)
+temperature = 0.1 * float(np.ptp(network.minimum_energies))
 started = time.process_time()
-result = two_state_rates(energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature)
+result = two_state_rates(network, in_a, in_b, temperature)
 seconds = time.process_time() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.process_time()
-reference = sparse_reference(energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature)
+reference = sparse_reference(network, in_a, in_b, temperature)
 sparse_seconds = time.process_time() - started
 print(json.dumps({{"seconds": seconds, "peak_mb": peak, "sparse_seconds": sparse_seconds,
                   "difference": largest_difference(result, reference), "n_a": int(in_a.sum()),
@@ -139,10 +142,9 @@ def main() -> None:
 
     print("small networks: graph transformation (NGT) against the dense master equation, same networks")
     for n in (500, 2000):
-        energies, log_products, ts_energies, ts_log_products, min1, min2, points = synthetic_network(n, 3 * n, seed=1)
-        in_a, in_b = sets(energies, points, min1, min2)
-        temperature = 0.1 * float(np.ptp(energies))
-        args_ = (energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature)
+        network, points = synthetic_network(n, 3 * n, seed=1)
+        in_a, in_b = sets(network, points)
+        args_ = (network, in_a, in_b, 0.1 * float(np.ptp(network.minimum_energies)))
         two_state_rates(*args_)  # compiled once
         started = time.process_time()
         ngt = two_state_rates(*args_)
@@ -150,7 +152,7 @@ def main() -> None:
         started = time.process_time()
         dense = two_state_rates_dense(*args_)
         t_dense = time.process_time() - started
-        print(f"  {n:6d} minima, {min1.size:6d} transition states: NGT {t_ngt:7.3f} s, dense solve {t_dense:7.3f} s "
+        print(f"  {n:6d} minima, {network.n_transition_states:6d} transition states: NGT {t_ngt:7.3f} s, dense solve {t_dense:7.3f} s "
               f"({t_dense / t_ngt:6.1f}x), largest relative difference {largest_difference(ngt, dense):.1e}, "
               f"k(A->B) = {ngt.rate_a_to_b:.3e}")
 

@@ -13,19 +13,21 @@ from lfl.kinetics.barriers import barriers_to_global_minimum, funnels
 from lfl.kinetics.graph_transformation import log_first_passage_times, markov_chain, two_state_rates
 from lfl.kinetics.harmonic import heat_capacity, log_occupations, occupations, transition_state_rates
 from lfl.kinetics.master_equation import two_state_rates_dense
+from lfl.kinetics.network import TransitionNetwork
 
 TWO_PI = 2.0 * math.pi
 
 
 def test_rates_of_two_minima_and_one_saddle_worked_by_hand():
     # E = (0, 0.5), saddle at 1.0; L = (2, 3), saddle 1; T = 0.25
-    rates = transition_state_rates([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [1], 0.25)
+    two_minima = TransitionNetwork([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [1])
+    rates = transition_state_rates(two_minima, 0.25)
     k01 = math.exp(0.5) / TWO_PI * math.exp(-4.0)  # (2 - 1)/2 = 0.5; (1 - 0)/0.25 = 4
     k10 = math.exp(1.0) / TWO_PI * math.exp(-2.0)  # (3 - 1)/2 = 1; (1 - 0.5)/0.25 = 2
     assert math.exp(rates.forward[0]) == pytest.approx(k01, rel=1e-14)
     assert math.exp(rates.backward[0]) == pytest.approx(k10, rel=1e-14)
     # two states: the rate between them is the one rate, the passage time its inverse
-    result = two_state_rates([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [1], [0], [1], 0.25)
+    result = two_state_rates(two_minima, [0], [1], 0.25)
     assert result.rate_a_to_b == pytest.approx(k01, rel=1e-12)
     assert result.rate_b_to_a == pytest.approx(k10, rel=1e-12)
     assert result.mfpt_a_to_b == pytest.approx(1.0 / k01, rel=1e-12)
@@ -61,27 +63,28 @@ def random_network(rng, n, *, extra_edges, dead_ends=3, self_loops=2, parallel=3
     min1, min2 = np.array(min1), np.array(min2)
     energies = rng.uniform(0.0, 1.0, n)
     ts_energies = np.maximum(energies[min1], energies[min2]) + rng.exponential(0.3, min1.size)
-    return energies, rng.uniform(-2.0, 2.0, n), ts_energies, rng.uniform(-2.0, 2.0, min1.size), min1, min2
+    return TransitionNetwork(energies, rng.uniform(-2.0, 2.0, n), ts_energies, rng.uniform(-2.0, 2.0, min1.size),
+                             min1, min2)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_detailed_balance_on_every_edge(seed):
     rng = np.random.default_rng(seed)
-    energies, log_products, ts_energies, ts_log_products, min1, min2 = random_network(rng, 25, extra_edges=20)
+    network = random_network(rng, 25, extra_edges=20)
     for temperature in (0.05, 0.3, 2.0):
-        rates = transition_state_rates(energies, log_products, ts_energies, ts_log_products, min1, min2, temperature)
-        log_p = log_occupations(energies, log_products, temperature)
-        np.testing.assert_allclose(log_p[min1] + rates.forward, log_p[min2] + rates.backward, rtol=0, atol=1e-12)
+        rates = transition_state_rates(network, temperature)
+        log_p = log_occupations(network.minimum_energies, network.minimum_log_products, temperature)
+        np.testing.assert_allclose(log_p[network.min1] + rates.forward, log_p[network.min2] + rates.backward,
+                                   rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_graph_transformation_matches_the_master_equation(seed):
     rng = np.random.default_rng(100 + seed)
     n = int(rng.integers(10, 60))
-    energies, log_products, ts_energies, ts_log_products, min1, min2 = random_network(
-        rng, n, extra_edges=int(rng.integers(0, n)))
-    n_all = energies.size
-    order = np.argsort(energies)
+    network = random_network(rng, n, extra_edges=int(rng.integers(0, n)))
+    n_all = network.n_minima
+    order = np.argsort(network.minimum_energies)
     in_a = np.zeros(n_all, bool)
     in_a[order[: int(rng.integers(1, 4))]] = True
     in_b = np.zeros(n_all, bool)
@@ -89,9 +92,8 @@ def test_graph_transformation_matches_the_master_equation(seed):
     # the dense solve loses digits in proportion to its condition number (rates spread over e^(dE/T)):
     # at T = 0.1 a factor 1e9 between rates, so its last ~7 digits are noise
     for temperature, rel in ((0.5, 1e-9), (1.0, 1e-9), (0.1, 1e-5)):
-        ngt = two_state_rates(energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature)
-        dense = two_state_rates_dense(energies, log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b,
-                                      temperature)
+        ngt = two_state_rates(network, in_a, in_b, temperature)
+        dense = two_state_rates_dense(network, in_a, in_b, temperature)
         assert ngt.rate_a_to_b == pytest.approx(dense["rate_a_to_b"], rel=rel)
         assert ngt.rate_b_to_a == pytest.approx(dense["rate_b_to_a"], rel=rel)
         assert ngt.mfpt_a_to_b == pytest.approx(dense["mfpt_a_to_b"], rel=rel)
@@ -110,15 +112,16 @@ def test_first_passage_times_of_a_chain_solved_by_hand():
 
 def test_parallel_transition_states_add_their_rates():
     # two saddles between the same minima behave as one with the summed rate
-    one = two_state_rates([0.0, 0.2], [1.0, 1.0], [0.5], [0.0], [0], [1], [0], [1], 0.2)
-    two = two_state_rates([0.0, 0.2], [1.0, 1.0], [0.5, 0.5], [0.0, 0.0], [0, 1], [1, 0], [0], [1], 0.2)
+    one = two_state_rates(TransitionNetwork([0.0, 0.2], [1.0, 1.0], [0.5], [0.0], [0], [1]), [0], [1], 0.2)
+    two = two_state_rates(TransitionNetwork([0.0, 0.2], [1.0, 1.0], [0.5, 0.5], [0.0, 0.0], [0, 1], [1, 0]), [0], [1], 0.2)
     assert two.rate_a_to_b == pytest.approx(2.0 * one.rate_a_to_b, rel=1e-13)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_barriers_to_the_global_minimum_against_brute_force(seed):
     rng = np.random.default_rng(200 + seed)
-    energies, _, ts_energies, _, min1, min2 = random_network(rng, 10, extra_edges=6)
+    network = random_network(rng, 10, extra_edges=6)
+    energies, ts_energies, min1, min2 = network.minimum_energies, network.ts_energies, network.min1, network.min2
     # a disconnected pair of minima: no path, no barrier
     energies = np.append(energies, [0.5, 0.6])
     n = energies.size
@@ -162,17 +165,19 @@ def test_heat_capacity_is_the_temperature_derivative_of_the_mean_energy():
 
 
 def test_bad_input_is_one_clear_error():
-    args = ([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [1])
+    network = TransitionNetwork([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [1])
     with pytest.raises(DataError, match="temperature must be a finite number > 0"):
-        two_state_rates(*args, [0], [1], 0.0)
+        two_state_rates(network, [0], [1], 0.0)
     with pytest.raises(DataError, match="set B is empty"):
-        two_state_rates(*args, [0], np.zeros(2, bool), 0.1)
+        two_state_rates(network, [0], np.zeros(2, bool), 0.1)
     with pytest.raises(DataError, match="share a minimum"):
-        two_state_rates(*args, [0], [0, 1], 0.1)
+        two_state_rates(network, [0], [0, 1], 0.1)
     with pytest.raises(DataError, match="no log product"):
-        two_state_rates([0.0, 0.5], [2.0, 3.0], [1.0], [math.nan], [0], [1], [0], [1], 0.1)
+        two_state_rates(TransitionNetwork([0.0, 0.5], [2.0, 3.0], [1.0], [math.nan], [0], [1]), [0], [1], 0.1)
     with pytest.raises(DataError, match="not joined by transition states"):
-        two_state_rates([0.0, 0.5, 0.7], [2.0, 3.0, 1.0], [1.0], [1.0], [0], [1], [0], [2], 0.1)
+        two_state_rates(TransitionNetwork([0.0, 0.5, 0.7], [2.0, 3.0, 1.0], [1.0], [1.0], [0], [1]), [0], [2], 0.1)
+    with pytest.raises(DataError, match="name minima outside 0..1"):
+        TransitionNetwork([0.0, 0.5], [2.0, 3.0], [1.0], [1.0], [0], [2])
 
 
 def test_heat_capacity_peak_of_two_levels_is_the_schottky_peak():
@@ -213,8 +218,8 @@ def test_free_energy_regrouping_worked_by_hand():
     ts_energies, ts_log_products = np.array([0.09, 0.9, 0.95]), np.array([0.0, 0.2, 0.0])
     min1, min2 = np.array([0, 1, 2]), np.array([1, 2, 1])
     f = energies + T * log_products / 2  # 0, 0.07, 0.49
-    result = regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
-                                 temperature=T, threshold=0.05)
+    network = TransitionNetwork(energies, log_products, ts_energies, ts_log_products, min1, min2)
+    result = regroup_free_energy(network, temperature=T, threshold=0.05)
     # the 0-1 barrier out of the higher minimum: 0.09 - 0.07 = 0.02 < 0.05: one group; 1-2: 0.91 - 0.49 high
     np.testing.assert_array_equal(result.group, [0, 0, 1])
     assert result.free_energies[0] == pytest.approx(-T * math.log(math.exp(-f[0] / T) + math.exp(-f[1] / T)), rel=1e-13)
@@ -223,10 +228,8 @@ def test_free_energy_regrouping_worked_by_hand():
     assert result.edge_free_energies.tolist() == pytest.approx(
         [-T * math.log(math.exp(-f_ts[1] / T) + math.exp(-f_ts[2] / T))], rel=1e-13)
     # no threshold: every minimum its own group, the free energies of the minima themselves
-    alone = regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
-                                temperature=T, threshold=0.0)
+    alone = regroup_free_energy(network, temperature=T, threshold=0.0)
     np.testing.assert_array_equal(alone.group, [0, 1, 2])
     np.testing.assert_allclose(alone.free_energies, f, rtol=1e-13)
     # a threshold above every barrier: one group (regrouping repeats until nothing merges)
-    assert regroup_free_energy(energies, log_products, ts_energies, ts_log_products, min1, min2,
-                               temperature=T, threshold=1.0).n_groups == 1
+    assert regroup_free_energy(network, temperature=T, threshold=1.0).n_groups == 1

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from kinetics_reference import brute_force_barrier
 from lfl.db.store import LandscapeStore
 from lfl.kinetics.master_equation import two_state_rates_dense
+from lfl.kinetics.network import TransitionNetwork
 from workflow_helpers import CONNECTED_LANDSCAPE as LANDSCAPE
 
 TEMPERATURE = 0.01
@@ -81,10 +82,9 @@ def test_kinetics_of_a_real_landscape(database, tmp_path):
     gmin_id = minima[target].id
     in_a = np.array([r.funnel_minimum_id == gmin_id for r in minima])
     in_b = ~in_a  # this run's network is connected: the rest is all of B
-    dense = two_state_rates_dense(np.array(energies), np.array([r.log_prod_pos_eig for r in minima]),
-                                  np.array([t.energy for t in ts]), np.array([t.log_prod_pos_eig for t in ts]),
-                                  np.array([e[0] for e in edges]), np.array([e[1] for e in edges]), in_a, in_b,
-                                  TEMPERATURE)
+    network = TransitionNetwork(energies, [r.log_prod_pos_eig for r in minima], [t.energy for t in ts],
+                                [t.log_prod_pos_eig for t in ts], [e[0] for e in edges], [e[1] for e in edges])
+    dense = two_state_rates_dense(network, in_a, in_b, TEMPERATURE)
     assert summary["n_funnel_a"] == int(in_a.sum()) and summary["n_rest_b"] == int(in_b.sum())
     assert summary["log10_rate_a_to_b"] == pytest.approx(math.log10(dense["rate_a_to_b"]), abs=1e-6)
     assert summary["log10_rate_b_to_a"] == pytest.approx(math.log10(dense["rate_b_to_a"]), abs=1e-6)

@@ -199,6 +199,7 @@ def free_energy_figures(store, name: str, out_dir: str | Path, *, temperature: f
     free-energy barriers between groups are below ``threshold``), each group coloured by the
     occupation-weighted mean training or testing AUC of its minima."""
     from lfl.analysis.disconnectivity import build_disconnectivity_tree
+    from lfl.analysis.kinetics import transition_network
     from lfl.analysis.plots import plot_disconnectivity, save_figure
     from lfl.analysis.summary import read_landscape
     from lfl.errors import DataError
@@ -208,9 +209,7 @@ def free_energy_figures(store, name: str, out_dir: str | Path, *, temperature: f
     ktn = tables.ktn
     if ktn is None or ktn.n_minima == 0:
         raise DataError(f"landscape '{name}' has no minima")
-    a, b = ktn.edges()
-    network = regroup_free_energy(ktn.minimum_energies, ktn.minimum_log_products, ktn.ts_energies, ktn.ts_log_products,
-                                  a, b, temperature=temperature, threshold=threshold)
+    network = regroup_free_energy(transition_network(ktn), temperature=temperature, threshold=threshold)
     tree = build_disconnectivity_tree(network.free_energies, network.edge_free_energies, network.edge_a,
                                       network.edge_b, n_levels=levels, gmin_component_only=network.edge_a.size > 0)
     # within a group, minimum i weighs exp(-F_i / T)

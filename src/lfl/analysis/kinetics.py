@@ -22,6 +22,7 @@ from lfl.errors import DataError
 from lfl.kinetics.barriers import barriers_to_global_minimum, funnels, global_minimum_position
 from lfl.kinetics.graph_transformation import TwoStateRates, two_state_rates
 from lfl.kinetics.harmonic import check_temperature, occupations, transition_state_rates
+from lfl.kinetics.network import TransitionNetwork
 
 LN10 = math.log(10.0)
 
@@ -63,6 +64,13 @@ class LandscapeKinetics:
         }
 
 
+def transition_network(ktn) -> TransitionNetwork:
+    """The kinetics' view of a landscape's network (:class:`~lfl.db.ktn.KTN`)."""
+    i, j = ktn.edges()
+    return TransitionNetwork(ktn.minimum_energies, ktn.minimum_log_products, ktn.ts_energies, ktn.ts_log_products,
+                             i, j)
+
+
 def top_split_level(energies: np.ndarray, barriers: np.ndarray) -> float:
     """Just below the highest transition state needed to join the global minimum's part of the network."""
     joined = np.isfinite(barriers)
@@ -80,9 +88,9 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
     if not np.any(i != j):
         raise DataError(f"landscape '{name}' has no transition state between two minima: no rates to compute")
     energies, ts_energies = ktn.minimum_energies, ktn.ts_energies
+    network = transition_network(ktn)
     p = occupations(energies, ktn.minimum_log_products, temperature)  # refuses missing log products
-    rates = transition_state_rates(energies, ktn.minimum_log_products, ts_energies, ktn.ts_log_products, i, j,
-                                   temperature)
+    rates = transition_state_rates(network, temperature)
     barriers = barriers_to_global_minimum(energies, ts_energies, i, j)
     level = top_split_level(energies, barriers) if funnel_level is None else float(funnel_level)
     funnel = funnels(energies, ts_energies, i, j, level)
@@ -92,8 +100,7 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
     if not in_b.any():
         raise DataError(f"at funnel level {level:.10g} the global minimum's funnel holds all of its part of the "
                         f"network of '{name}': choose a lower --funnel-level")
-    two_state = two_state_rates(energies, ktn.minimum_log_products, ts_energies, ktn.ts_log_products, i, j,
-                                in_a, in_b, temperature)
+    two_state = two_state_rates(network, in_a, in_b, temperature)
     minima = pd.DataFrame({
         "minimum_id": ktn.minimum_ids,
         "energy": energies,
@@ -113,4 +120,4 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
                              int(in_a.sum()), int(in_b.sum()))
 
 
-__all__ = ["LandscapeKinetics", "landscape_kinetics", "top_split_level"]
+__all__ = ["LandscapeKinetics", "landscape_kinetics", "top_split_level", "transition_network"]

@@ -2,6 +2,7 @@
 the training loss E is the energy, T a fictitious temperature (k_B = 1), L the sum of ln of a
 stationary point's positive Hessian eigenvalues (unit masses, point-group orders 1).
 
+- :mod:`.network`: :class:`~.network.TransitionNetwork`, the arrays every function here reads;
 - :mod:`.harmonic`: equilibrium occupations (harmonic superposition), the heat capacity C_V(T),
   harmonic transition-state rate constants of every transition state, both ways;
 - :mod:`.graph_transformation`: rates and mean first-passage times between two sets of minima by

@@ -18,6 +18,7 @@ import numpy as np
 
 from lfl.errors import DataError
 from lfl.kinetics.harmonic import check_log_products, check_temperature
+from lfl.kinetics.network import TransitionNetwork
 
 
 @dataclass(frozen=True)
@@ -46,23 +47,20 @@ def _log_sum_by(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return -out
 
 
-def regroup_free_energy(energies: np.ndarray, log_products: np.ndarray, ts_energies: np.ndarray,
-                        ts_log_products: np.ndarray, min1: np.ndarray, min2: np.ndarray, *,
-                        temperature: float, threshold: float) -> FreeEnergyNetwork:
+def regroup_free_energy(network: TransitionNetwork, *, temperature: float, threshold: float) -> FreeEnergyNetwork:
     """Minima grouped at ``temperature`` until every free-energy barrier between groups is at least
     ``threshold`` (0: no regrouping, only free energies)."""
     temperature = check_temperature(temperature)
     if not threshold >= 0.0:
         raise DataError(f"regrouping threshold must be >= 0, got {threshold!r}")
-    energies = np.asarray(energies, dtype=np.float64)
-    n = energies.size
+    n = network.n_minima
     if n == 0:
         raise DataError("no minima to regroup")
-    f_min = (energies + 0.5 * temperature * check_log_products(log_products, "minima")) / temperature
-    f_ts = (np.asarray(ts_energies, dtype=np.float64)
-            + 0.5 * temperature * check_log_products(ts_log_products, "transition states")) / temperature
-    min1 = np.asarray(min1, dtype=np.int64)
-    min2 = np.asarray(min2, dtype=np.int64)
+    f_min = (network.minimum_energies
+             + 0.5 * temperature * check_log_products(network.minimum_log_products, "minima")) / temperature
+    f_ts = (network.ts_energies
+            + 0.5 * temperature * check_log_products(network.ts_log_products, "transition states")) / temperature
+    min1, min2 = network.min1, network.min2
     group = np.arange(n)
     while True:
         group = _renumbered(group)

@@ -38,6 +38,7 @@ from numba.typed import Dict, List
 from lfl import kernel_cache
 from lfl.errors import DataError
 from lfl.kinetics.harmonic import log_occupations, transition_state_rates
+from lfl.kinetics.network import TransitionNetwork
 
 kernel_cache.install()
 
@@ -136,28 +137,16 @@ def log_first_passage_times(chain: MarkovChain, absorbing: np.ndarray) -> np.nda
     return logs
 
 
-def two_state_rates(
-    minimum_energies: np.ndarray,
-    minimum_log_products: np.ndarray,
-    ts_energies: np.ndarray,
-    ts_log_products: np.ndarray,
-    min1: np.ndarray,
-    min2: np.ndarray,
-    set_a: np.ndarray,
-    set_b: np.ndarray,
-    temperature: float,
-) -> TwoStateRates:
+def two_state_rates(network: TransitionNetwork, set_a, set_b, temperature: float) -> TwoStateRates:
     """NGT rates and mean first-passage times between minima sets A and B (position arrays or
     boolean masks over the minima), harmonic rates at ``temperature``. Only the connected part of
     the network that holds A and B takes part; minima elsewhere cannot affect A <-> B."""
-    n = int(np.asarray(minimum_energies).size)
+    n = network.n_minima
     in_a, in_b = _as_mask(set_a, n, "A"), _as_mask(set_b, n, "B")
     if np.any(in_a & in_b):
         raise DataError("sets A and B share a minimum")
-    min1 = np.asarray(min1, dtype=np.int64)
-    min2 = np.asarray(min2, dtype=np.int64)
-    rates = transition_state_rates(minimum_energies, minimum_log_products, ts_energies, ts_log_products,
-                                   min1, min2, temperature)
+    min1, min2 = network.min1, network.min2
+    rates = transition_state_rates(network, temperature)
     keep = _component_of(n, min1, min2, in_a, in_b)
     position = np.cumsum(keep) - 1
     edge = keep[min1] & keep[min2] & (min1 != min2)
@@ -165,8 +154,7 @@ def two_state_rates(
     n_keep = int(keep.sum())
     chain = markov_chain(n_keep, np.concatenate([u, v]), np.concatenate([v, u]),
                          np.concatenate([rates.forward[edge], rates.backward[edge]]))
-    log_p = log_occupations(np.asarray(minimum_energies, dtype=np.float64)[keep],
-                            np.asarray(minimum_log_products, dtype=np.float64)[keep], temperature)
+    log_p = log_occupations(network.minimum_energies[keep], network.minimum_log_products[keep], temperature)
     a, b = in_a[keep], in_b[keep]
     to_b = log_first_passage_times(chain, b)
     to_a = log_first_passage_times(chain, a)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lfl.errors import DataError
+from lfl.kinetics.network import TransitionNetwork
 
 LOG_TWO_PI = math.log(2.0 * math.pi)
 
@@ -84,25 +85,14 @@ class TransitionStateRates:
     backward: np.ndarray
 
 
-def transition_state_rates(
-    minimum_energies: np.ndarray,
-    minimum_log_products: np.ndarray,
-    ts_energies: np.ndarray,
-    ts_log_products: np.ndarray,
-    min1: np.ndarray,
-    min2: np.ndarray,
-    temperature: float,
-) -> TransitionStateRates:
-    """Harmonic rate constants over every transition state, both ways; ``min1``/``min2`` are the
-    positions of its two minima in the minima arrays."""
-    minimum_energies = np.asarray(minimum_energies, dtype=np.float64)
-    minimum_log_products = check_log_products(minimum_log_products, "minima")
-    ts_log_products = check_log_products(ts_log_products, "transition states")
-    min1 = np.asarray(min1, dtype=np.int64)
-    min2 = np.asarray(min2, dtype=np.int64)
-    forward = log_rate_constants(minimum_energies[min1], minimum_log_products[min1], ts_energies, ts_log_products,
+def transition_state_rates(network: TransitionNetwork, temperature: float) -> TransitionStateRates:
+    """Harmonic rate constants over every transition state of the network, both ways."""
+    minimum_log_products = check_log_products(network.minimum_log_products, "minima")
+    ts_log_products = check_log_products(network.ts_log_products, "transition states")
+    min1, min2, energies = network.min1, network.min2, network.minimum_energies
+    forward = log_rate_constants(energies[min1], minimum_log_products[min1], network.ts_energies, ts_log_products,
                                  temperature)
-    backward = log_rate_constants(minimum_energies[min2], minimum_log_products[min2], ts_energies, ts_log_products,
+    backward = log_rate_constants(energies[min2], minimum_log_products[min2], network.ts_energies, ts_log_products,
                                   temperature)
     return TransitionStateRates(forward, backward)
 

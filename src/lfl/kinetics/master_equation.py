@@ -12,6 +12,7 @@ import numpy as np
 
 from lfl.errors import DataError
 from lfl.kinetics.harmonic import occupations, transition_state_rates
+from lfl.kinetics.network import TransitionNetwork
 
 DENSE_MAX = 5000  # nodes: beyond this the n x n matrix is the wrong tool
 
@@ -36,17 +37,14 @@ def first_passage_times(matrix: np.ndarray, absorbing: np.ndarray) -> np.ndarray
     return times
 
 
-def two_state_rates_dense(
-    minimum_energies, minimum_log_products, ts_energies, ts_log_products, min1, min2, in_a, in_b, temperature
-) -> dict[str, float]:
+def two_state_rates_dense(network: TransitionNetwork, in_a, in_b, temperature: float) -> dict[str, float]:
     """rate_a_to_b, rate_b_to_a, mfpt_a_to_b, mfpt_b_to_a (plain numbers) on the whole network, which
     must be connected."""
-    n = int(np.asarray(minimum_energies).size)
-    rates = transition_state_rates(minimum_energies, minimum_log_products, ts_energies, ts_log_products,
-                                   min1, min2, temperature)
-    matrix = rate_matrix(n, np.concatenate([min1, min2]), np.concatenate([min2, min1]),
+    rates = transition_state_rates(network, temperature)
+    min1, min2 = network.min1, network.min2
+    matrix = rate_matrix(network.n_minima, np.concatenate([min1, min2]), np.concatenate([min2, min1]),
                          np.exp(np.concatenate([rates.forward, rates.backward])))
-    p = occupations(minimum_energies, minimum_log_products, temperature)
+    p = occupations(network.minimum_energies, network.minimum_log_products, temperature)
     in_a, in_b = np.asarray(in_a, dtype=bool), np.asarray(in_b, dtype=bool)
     to_b, to_a = first_passage_times(matrix, in_b), first_passage_times(matrix, in_a)
     pa, pb = p[in_a].sum(), p[in_b].sum()
