@@ -90,6 +90,21 @@ def test_kinetics_of_a_real_landscape(database, tmp_path):
     assert summary["log10_rate_b_to_a"] == pytest.approx(math.log10(dense["rate_b_to_a"]), abs=1e-6)
     assert summary["log10_mfpt_a_to_b"] == pytest.approx(math.log10(dense["mfpt_a_to_b"]), abs=1e-6)
     assert summary["global_minimum_occupation"] == pytest.approx(minima[target].occupation, rel=1e-12)
+    # two named funnels at the same level: the global minimum's and another's
+    other = next(r for r in minima if r.funnel_minimum_id != gmin_id)
+    in_b = np.array([r.funnel_minimum_id == other.funnel_minimum_id for r in minima])
+    named = lfl("analyse", "kinetics", "--db", database, "--landscape", LANDSCAPE, "--temperature", str(TEMPERATURE),
+                "--funnel-level", repr(minima[0].funnel_level), "--funnels", str(gmin_id), str(other.id),
+                "--out-summary", str(tmp_path / "named.json"))
+    assert named.returncode == 0, named.stderr
+    named_summary = json.loads((tmp_path / "named.json").read_text())
+    dense = two_state_rates_dense(network, in_a, in_b, TEMPERATURE)
+    assert named_summary["n_rest_b"] == int(in_b.sum())
+    assert named_summary["log10_rate_a_to_b"] == pytest.approx(math.log10(dense["rate_a_to_b"]), abs=1e-6)
+    assert named_summary["log10_mfpt_b_to_a"] == pytest.approx(math.log10(dense["mfpt_b_to_a"]), abs=1e-6)
+    same = lfl("analyse", "kinetics", "--db", database, "--landscape", LANDSCAPE, "--temperature", str(TEMPERATURE),
+               "--funnels", str(gmin_id), str(gmin_id))
+    assert same.returncode == 2 and "share one funnel" in same.stderr
     # a second run at the same temperature replaces its rows
     assert lfl("analyse", "kinetics", "--db", database, "--landscape", LANDSCAPE,
                "--temperature", str(TEMPERATURE)).returncode == 0

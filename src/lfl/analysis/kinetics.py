@@ -78,7 +78,11 @@ def top_split_level(energies: np.ndarray, barriers: np.ndarray) -> float:
     return float(np.nextafter(top, -np.inf))
 
 
-def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: float | None = None) -> LandscapeKinetics:
+def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: float | None = None,
+                       funnel_pair: tuple[int, int] | None = None) -> LandscapeKinetics:
+    """The landscape's kinetics at ``temperature``. A and B of the two-state rates: by default the
+    global minimum's funnel at the level and the rest of its part of the network; ``funnel_pair``
+    (two minimum ids) names two funnels instead, those of its two minima at the level."""
     temperature = check_temperature(temperature)
     record = store.landscape(name)
     ktn = store.load_ktn(record.id)
@@ -94,12 +98,22 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
     barriers = barriers_to_global_minimum(energies, ts_energies, i, j)
     level = top_split_level(energies, barriers) if funnel_level is None else float(funnel_level)
     funnel = funnels(energies, ts_energies, i, j, level)
-    gmin = global_minimum_position(energies)
-    in_a = funnel == funnel[gmin]
-    in_b = np.isfinite(barriers) & ~in_a
-    if not in_b.any():
-        raise DataError(f"at funnel level {level:.10g} the global minimum's funnel holds all of its part of the "
-                        f"network of '{name}': choose a lower --funnel-level")
+    if funnel_pair is None:
+        gmin = global_minimum_position(energies)
+        in_a = funnel == funnel[gmin]
+        in_b = np.isfinite(barriers) & ~in_a
+        if not in_b.any():
+            raise DataError(f"at funnel level {level:.10g} the global minimum's funnel holds all of its part of the "
+                            f"network of '{name}': choose a lower --funnel-level")
+    else:
+        try:
+            first, second = ktn.index_of(list(funnel_pair))
+        except KeyError:
+            raise DataError(f"--funnels {funnel_pair[0]} {funnel_pair[1]}: not minima of '{name}'") from None
+        in_a, in_b = funnel == funnel[first], funnel == funnel[second]
+        if funnel[first] == funnel[second]:
+            raise DataError(f"minima {funnel_pair[0]} and {funnel_pair[1]} share one funnel at level {level:.10g}: "
+                            "choose a lower --funnel-level")
     two_state = two_state_rates(network, in_a, in_b, temperature)
     minima = pd.DataFrame({
         "minimum_id": ktn.minimum_ids,

@@ -105,6 +105,9 @@ def register(groups) -> None:
     kinetics.add_argument("--funnel-level", type=float, default=None,
                           help="energy level that splits funnels (default: just below the top split of the "
                                "disconnectivity graph)")
+    kinetics.add_argument("--funnels", type=int, nargs=2, metavar=("MIN_A", "MIN_B"), default=None,
+                          help="rates between the funnels of these two minima (ids) at the funnel level, instead "
+                               "of the global minimum's funnel against the rest")
     kinetics.add_argument("--out-rates", help="CSV: every transition state's log10 rate constants both ways")
     kinetics.add_argument("--out-summary", help="JSON: rates and passage times between the funnels, occupations")
     kinetics.add_argument("--lenient", action="store_true",
@@ -199,7 +202,8 @@ def run_kinetics(args: argparse.Namespace) -> int:
     with LandscapeStore(resolve_url(args)) as store:
         name = _landscape_names([args.landscape], store)[0]
         try:
-            result = landscape_kinetics(store, name, temperature=args.temperature, funnel_level=args.funnel_level)
+            result = landscape_kinetics(store, name, temperature=args.temperature, funnel_level=args.funnel_level,
+                                        funnel_pair=None if args.funnels is None else tuple(args.funnels))
         except DataError as exc:
             if not args.lenient:
                 raise
@@ -213,8 +217,10 @@ def run_kinetics(args: argparse.Namespace) -> int:
                                      funnel_minimum_ids=minima["funnel_minimum_id"])
     summary = result.summary()
     _write_outputs(args, summary, result.transition_states)
+    which = "funnel of the global minimum" if args.funnels is None else f"funnel of minimum {args.funnels[0]}"
+    rest = "rest" if args.funnels is None else f"funnel of minimum {args.funnels[1]}"
     print(f"{name} at T = {result.temperature:g}: global minimum occupation {summary['global_minimum_occupation']:.4g}; "
-          f"funnel of the global minimum ({result.n_a} minima) -> rest ({result.n_b}): "
+          f"{which} ({result.n_a} minima) -> {rest} ({result.n_b}): "
           f"k = 10^{summary['log10_rate_a_to_b']:.3f}, back 10^{summary['log10_rate_b_to_a']:.3f}")
     return 0
 
