@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lfl_bench_kinetics_noise")
     parser.add_argument("--datasets", nargs="+", default=["D2", "D1"])
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=1000)

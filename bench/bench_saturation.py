@@ -19,6 +19,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,12 +54,13 @@ def run_study(config: dict, workdir: Path, cores: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configfile", type=Path, required=True)
-    parser.add_argument("--study", required=True)
+    # the defaults (`make bench` runs every script bare): the D2 study at 300 CPU s, about 30 min
+    parser.add_argument("--configfile", type=Path, default=ROOT / "studies" / "label_noise_ljat3.yaml")
+    parser.add_argument("--study", default="label_noise_D2")
     parser.add_argument("--error-pct", type=float, nargs="*", help="only these noise levels")
-    parser.add_argument("--budget", type=float, required=True, help="refine.cpu_budget per landscape (CPU s)")
+    parser.add_argument("--budget", type=float, default=300.0, help="refine.cpu_budget per landscape (CPU s)")
     parser.add_argument("--max-rounds", type=int, default=500)
-    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lfl_bench_saturation")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
 
