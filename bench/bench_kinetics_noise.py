@@ -67,7 +67,7 @@ def main() -> int:
                   f"{rate:>13.3f} {kinetics.get('n_funnel_a', 0):>5} {kinetics.get('n_rest_b', 0):>5}")
     print("P(GM): the global minimum's equilibrium occupation at T; frustration: de Souza, Niroomand and Wales's "
           "index at T; T(C_V max): the heat capacity's peak; C_V max: its height (k_B units, kappa included); "
-          "k(A->B): rate out of the global minimum's funnel at the top split of the disconnectivity graph")
+          "k(A->B): rate out of the global minimum's funnel (A) into the rest (B), split at the most even level")
     return 0
 
 

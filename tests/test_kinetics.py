@@ -233,3 +233,15 @@ def test_free_energy_regrouping_worked_by_hand():
     np.testing.assert_allclose(alone.free_energies, f, rtol=1e-13)
     # a threshold above every barrier: one group (regrouping repeats until nothing merges)
     assert regroup_free_energy(network, temperature=T, threshold=1.0).n_groups == 1
+
+
+def test_the_default_split_is_the_most_even_one():
+    from lfl.analysis.kinetics import balanced_split_level
+
+    # minima 1, 2 join the global minimum at 1.0, minima 3, 4 at 2.0 (behind 1-2), minimum 5 at 3.0;
+    # minimum 6 is not joined at all
+    energies = np.array([0.0, 0.2, 0.3, 0.5, 0.6, 0.9, 0.1])
+    barriers = np.array([0.0, 0.8, 0.7, 1.5, 1.4, 2.1, np.nan])
+    # just below 1.0: A = {0}, B = 5 minima (balance 1); below 2.0: A = {0,1,2}, B = {3,4,5} (3); below 3.0: 5 vs 1
+    level = balanced_split_level(energies, barriers)
+    assert level < 2.0 and level == pytest.approx(2.0, abs=1e-12)

@@ -4,10 +4,12 @@ network by graph transformation, and per minimum the barrier to the global minim
 occupation and the funnel. The science is :mod:`lfl.kinetics`; this module reads the store and
 shapes tables.
 
-The funnel level defaults to just below the top split of the disconnectivity graph: the highest
-transition state on the minimum spanning tree of the global minimum's part of the network, the last
-one needed to join it. Below that level the network falls into the global minimum's funnel (A) and
-the rest (B), the split a disconnectivity graph shows first.
+The funnel level defaults to the most even split of the global minimum's part of the network:
+minima join the global minimum's funnel at the highest transition state of their minimax path (where
+their branch meets the global minimum's in the disconnectivity graph); just below one of those levels
+the network falls into the global minimum's funnel (A) and the rest (B), and the default is the level
+with the largest min(|A|, |B|). (The top split of the graph, the obvious choice, isolated a single
+minimum in every label-noise landscape measured: a rate out of one outlier says little.)
 """
 
 from __future__ import annotations
@@ -71,11 +73,17 @@ def transition_network(ktn) -> TransitionNetwork:
                              i, j)
 
 
-def top_split_level(energies: np.ndarray, barriers: np.ndarray) -> float:
-    """Just below the highest transition state needed to join the global minimum's part of the network."""
+def balanced_split_level(energies: np.ndarray, barriers: np.ndarray) -> float:
+    """The level that splits the global minimum's part of the network most evenly into its funnel (A)
+    and the rest (B): of the levels just below the transition states at which minima join the global
+    minimum's funnel, the one with the largest min(|A|, |B|) (the highest of equals)."""
     joined = np.isfinite(barriers)
-    top = float(np.max(barriers[joined] + energies[joined]))
-    return float(np.nextafter(top, -np.inf))
+    join_levels = np.sort((barriers + energies)[joined])  # where each minimum joins; the global minimum first
+    candidates = np.unique(join_levels[1:])
+    below = np.searchsorted(join_levels, candidates, side="left")  # minima joined strictly below each
+    balance = np.minimum(below, join_levels.size - below)
+    best = int(np.flatnonzero(balance == balance.max())[-1])
+    return float(np.nextafter(candidates[best], -np.inf))
 
 
 def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: float | None = None,
@@ -96,7 +104,7 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
     p = occupations(energies, ktn.minimum_log_products, temperature)  # refuses missing log products
     rates = transition_state_rates(network, temperature)
     barriers = barriers_to_global_minimum(energies, ts_energies, i, j)
-    level = top_split_level(energies, barriers) if funnel_level is None else float(funnel_level)
+    level = balanced_split_level(energies, barriers) if funnel_level is None else float(funnel_level)
     funnel = funnels(energies, ts_energies, i, j, level)
     if funnel_pair is None:
         gmin = global_minimum_position(energies)
@@ -134,4 +142,4 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
                              int(in_a.sum()), int(in_b.sum()))
 
 
-__all__ = ["LandscapeKinetics", "landscape_kinetics", "top_split_level", "transition_network"]
+__all__ = ["LandscapeKinetics", "landscape_kinetics", "balanced_split_level", "transition_network"]

@@ -103,8 +103,8 @@ def register(groups) -> None:
     kinetics.add_argument("--temperature", type=_positive_float, required=True,
                           help="fictitious temperature T (energy units of the loss, k_B = 1)")
     kinetics.add_argument("--funnel-level", type=float, default=None,
-                          help="energy level that splits funnels (default: just below the top split of the "
-                               "disconnectivity graph)")
+                          help="energy level that splits funnels (default: the level that splits the global "
+                               "minimum's part of the network most evenly into its funnel and the rest)")
     kinetics.add_argument("--funnels", type=int, nargs=2, metavar=("MIN_A", "MIN_B"), default=None,
                           help="rates between the funnels of these two minima (ids) at the funnel level, instead "
                                "of the global minimum's funnel against the rest")
