@@ -99,3 +99,39 @@ def test_metropolis_rule():
 def test_bad_settings(kwargs):
     with pytest.raises(LflError):
         BasinHoppingSettings(**kwargs)
+
+
+def test_a_point_lanczos_cannot_verify_is_never_kept_as_a_minimum(system, monkeypatch):
+    """Beyond dense_max the minima are checked by Lanczos on Hessian-vector products; when it does not
+    converge, its LOBPCG fallback only bounds the eigenvalues from above, so the point is unverified
+    (index -1) and basin-hopping keeps nothing of it."""
+    import scipy.sparse.linalg
+
+    import lfl.explore.eigenvector_following as ef
+
+    quench = make_quench(system, LBFGSSettings(memory=30, max_step=1.0, rms_gradient=1e-9, max_iterations=20000))
+    rng = np.random.default_rng(4)
+    start = system.random_weights(rng, 1.0)
+
+    def lanczos_verify(x):
+        return hessian_index(system, x, dense_max=5)  # 25 weights: the iterative check
+
+    report = BasinHoppingReport()
+    state = start_walk(start, quench=quench, verify=lanczos_verify, step_size=1.0, report=report)
+    assert report.minima and report.minima[0].n_negative == 0  # Lanczos converged: a verified minimum
+    dense = hessian_index(system, state.x)
+    assert dense[0] == 0 and report.minima[0].lowest_eigenvalue == pytest.approx(dense[1], rel=1e-6)
+
+    def no_convergence(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("forced", np.empty(0), np.empty((system.n_dof, 0)))
+
+    monkeypatch.setattr(ef, "eigsh", no_convergence)
+    assert hessian_index(system, state.x, dense_max=5)[0] == ef.UNVERIFIED
+    assert hessian_index(system, state.x)[0] == 0  # the dense check is untouched
+    report = BasinHoppingReport()
+    with pytest.raises(LflError, match="no verified minimum"):
+        start_walk(start, quench=quench, verify=lanczos_verify, step_size=1.0, report=report)
+    assert report.minima == [] and report.n_unverified == 1 and report.n_not_minimum == 0
+    state_report = basin_hopping(state, n_steps=5, settings=BasinHoppingSettings(step_size=1.0, temperature=0.05),
+                                 rng=rng, quench=quench, verify=lanczos_verify)
+    assert state_report.minima == [] and state_report.n_unverified == state_report.n_quenches - state_report.n_unconverged

@@ -133,6 +133,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         "n_quenches": report.n_quenches,
         "n_unconverged": report.n_unconverged,
         "n_not_minimum": report.n_not_minimum,
+        "n_unverified": report.n_unverified,
         "n_accepted": report.n_accepted,
         "n_minima_seen": len(report.minima),
         "n_distinct": len(distinct),

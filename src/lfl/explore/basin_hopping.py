@@ -76,6 +76,7 @@ class BasinHoppingReport:
     n_quenches: int = 0
     n_unconverged: int = 0
     n_not_minimum: int = 0  # converged on a point with a negative Hessian eigenvalue
+    n_unverified: int = 0  # converged, but the Hessian check could not establish the index: not kept
     n_accepted: int = 0
     n_iterations: int = 0
     seconds: float = 0.0
@@ -108,8 +109,11 @@ def _verified(x0: np.ndarray, quench: Quench, verify: Verify, step: int, report:
         report.n_unconverged += 1
         return None
     n_negative, lowest, log_prod = verify(result.x)
-    if n_negative > 0:
-        report.n_not_minimum += 1
+    if n_negative != 0:  # a saddle, or a point the check could not verify (negative index)
+        if n_negative < 0:
+            report.n_unverified += 1
+        else:
+            report.n_not_minimum += 1
         return None
     return VerifiedMinimum(result.x, float(result.energy), float(result.rms_gradient), int(n_negative),
                            float(lowest), float(log_prod), step)

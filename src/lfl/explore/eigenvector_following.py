@@ -67,11 +67,18 @@ def lowest_eigenpairs_iterative(
     (logged at debug level). Ritz values never lie below the true eigenvalues they approximate, so
     a negative one proves a negative eigenvalue (see :func:`hessian_index`).
     """
+    values, vectors, _ = _lowest_eigenpairs_checked(system, x, n, v0=v0, tol=tol, max_iterations=max_iterations,
+                                                    fallback_iterations=fallback_iterations)
+    return values, vectors
+
+
+def _lowest_eigenpairs_checked(system, x, n, *, v0=None, tol=1e-8, max_iterations=50, fallback_iterations=200):
+    """:func:`lowest_eigenpairs_iterative` and whether Lanczos converged (False: LOBPCG estimates)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     n_dof = x.size
     n = int(n)
     if n_dof <= n + 1:  # ARPACK needs k < n_dof; tiny problems are cheap to do densely anyway
-        return lowest_eigenpairs_dense(system, x, n)
+        return (*lowest_eigenpairs_dense(system, x, n), True)
 
     def product(v: np.ndarray) -> np.ndarray:
         return system.hessian_vector(x, np.ascontiguousarray(v, dtype=np.float64).ravel())
@@ -81,6 +88,7 @@ def lowest_eigenpairs_iterative(
     if start is not None and not np.linalg.norm(start) > 0.0:
         start = None
     ncv = min(n_dof, max(2 * n + 1, 20))
+    converged = True
     try:
         values, vectors = eigsh(operator, k=n, which="SA", v0=start, tol=tol, ncv=ncv, maxiter=max_iterations)
     except ArpackNoConvergence as err:
@@ -89,8 +97,9 @@ def lowest_eigenpairs_iterative(
             err.eigenvalues.size, n, max_iterations,
         )
         values, vectors = _lobpcg_lowest(operator, n, start, err.eigenvectors, tol, fallback_iterations)
+        converged = False
     order = np.argsort(values)
-    return values[order], vectors[:, order]
+    return values[order], vectors[:, order], converged
 
 
 def _lobpcg_lowest(operator, n: int, v0, known, tol: float, max_iterations: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +130,9 @@ def lowest_eigenpair(
     return float(values[0]), vector / np.linalg.norm(vector)
 
 
+UNVERIFIED = -1  # the index hessian_index gives a point whose spectrum it could not establish
+
+
 def hessian_index(
     system: System, x: np.ndarray, *, dense_max: int = 300, tol: float = 0.0, n_iterative: int = 2
 ) -> tuple[int, float, float]:
@@ -128,8 +140,9 @@ def hessian_index(
 
     Dense eigvalsh for n_dof <= dense_max. Beyond that only the ``n_iterative`` lowest eigenvalues
     are estimated (Lanczos, else LOBPCG Ritz values, which are upper bounds of the true ones): the
-    count is then a lower bound, exact when the iteration converged and the count is below
-    ``n_iterative``; the log product is NaN. The log product of the positive eigenvalues (the
+    count is then exact when the iteration converged and the count is below ``n_iterative``; when
+    Lanczos did not converge the point is :data:`UNVERIFIED` (-1): no minimum, no transition state,
+    whatever the estimates say. The log product is NaN. The log product of the positive eigenvalues (the
     harmonic vibrational entropy term of a minimum) is also NaN when no eigenvalue is above tol.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -139,7 +152,9 @@ def hessian_index(
         positive = values[values > tol]
         log_prod = float(np.sum(np.log(positive))) if positive.size else math.nan
         return int(np.count_nonzero(values < -tol)), float(values[0]), log_prod
-    values, _ = lowest_eigenpairs_iterative(system, x, min(int(n_iterative), system.n_dof), tol=1e-8)
+    values, _, converged = _lowest_eigenpairs_checked(system, x, min(int(n_iterative), system.n_dof), tol=1e-8)
+    if not converged:  # Ritz estimates bound the true eigenvalues from above: they prove nothing positive
+        return UNVERIFIED, float(values[0]), math.nan
     return int(np.count_nonzero(values < -tol)), float(values[0]), math.nan
 
 
