@@ -85,13 +85,11 @@ def _title(name: str, colouring: str, note: str) -> str:
 def landscape_figures(store, name: str, out_dir: str | Path, *, levels: int, lowest_n: int | None = None,
                       min_colour_span: float = 0.01) -> list[Path]:
     """One landscape's disconnectivity graphs coloured by training and testing AUC (PNG and SVG)."""
-    from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
-    from lfl.analysis.plots import plot_disconnectivity, save_figure
-    from lfl.analysis.summary import read_landscape
-
     import pandas as pd
 
-    from lfl.analysis.summary import landscape_labels, summary_row
+    from lfl.analysis.discovery import discovery_curve, plot_discovery_curves
+    from lfl.analysis.plots import plot_disconnectivity, save_figure
+    from lfl.analysis.summary import landscape_labels, read_landscape, summary_row
 
     tables = read_landscape(store, name)
     tree, note = landscape_tree(tables, levels=levels, lowest_n=lowest_n)
@@ -213,8 +211,8 @@ def free_energy_figures(store, name: str, out_dir: str | Path, *, temperature: f
     tree = build_disconnectivity_tree(network.free_energies, network.edge_free_energies, network.edge_a,
                                       network.edge_b, n_levels=levels, gmin_component_only=network.edge_a.size > 0)
     # within a group, minimum i weighs exp(-F_i / T)
-    log_weight = -(ktn.minimum_energies + 0.5 * temperature * ktn.minimum_log_products) / temperature
-    weight = np.exp(log_weight - log_weight.max())
+    f_min = network.minimum_free_energies
+    weight = np.exp(-(f_min - f_min.min()) / temperature)
     written = []
     for split, colouring in COLOURINGS.items():
         values = minimum_values(tables, f"{split}_auc")

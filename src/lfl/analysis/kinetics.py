@@ -42,7 +42,7 @@ class LandscapeKinetics:
 
     @property
     def global_minimum_occupation(self) -> float:
-        gmin = int(np.argmin(self.minima["energy"].to_numpy()))
+        gmin = global_minimum_position(self.minima["energy"].to_numpy())
         return float(self.minima["occupation"].iloc[gmin])
 
     def summary(self) -> dict:
@@ -96,11 +96,11 @@ def landscape_kinetics(store, name: str, *, temperature: float, funnel_level: fl
     ktn = store.load_ktn(record.id)
     if ktn.n_minima == 0:
         raise DataError(f"landscape '{name}' has no minima")
-    i, j = ktn.edges()
+    network = transition_network(ktn)
+    i, j = network.min1, network.min2
     if not np.any(i != j):
         raise DataError(f"landscape '{name}' has no transition state between two minima: no rates to compute")
     energies, ts_energies = ktn.minimum_energies, ktn.ts_energies
-    network = transition_network(ktn)
     p = occupations(energies, ktn.minimum_log_products, temperature)  # refuses missing log products
     rates = transition_state_rates(network, temperature)
     barriers = barriers_to_global_minimum(energies, ts_energies, i, j)

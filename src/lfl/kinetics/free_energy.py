@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from lfl.errors import DataError
 from lfl.kinetics.harmonic import check_log_products, check_temperature
@@ -25,11 +27,13 @@ from lfl.kinetics.network import TransitionNetwork
 class FreeEnergyNetwork:
     """Groups of minima at one temperature: ``group`` of every minimum (0 .. n_groups-1, numbered by
     each group's lowest minimum position), ``free_energies`` per group, and the group-to-group
-    transition states ``edge_free_energies`` between ``edge_a`` and ``edge_b``."""
+    transition states ``edge_free_energies`` between ``edge_a`` and ``edge_b``;
+    ``minimum_free_energies`` those of the minima themselves."""
 
     temperature: float
     threshold: float
     group: np.ndarray
+    minimum_free_energies: np.ndarray
     free_energies: np.ndarray
     edge_a: np.ndarray
     edge_b: np.ndarray
@@ -75,20 +79,10 @@ def regroup_free_energy(network: TransitionNetwork, *, temperature: float, thres
         pa, pb = keys // n_groups, keys % n_groups
         merge = f_pair - np.maximum(f_group[pa], f_group[pb]) < threshold / temperature
         if not merge.any():
-            return FreeEnergyNetwork(temperature, float(threshold), group, f_group * temperature,
-                                     pa, pb, f_pair * temperature)
-        parent = np.arange(n_groups)
-        for x, y in zip(pa[merge], pb[merge]):
-            rx, ry = _root(parent, x), _root(parent, y)
-            parent[max(rx, ry)] = min(rx, ry)
-        group = np.array([_root(parent, g) for g in range(n_groups)])[group]
-
-
-def _root(parent: np.ndarray, x: int) -> int:
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return int(x)
+            return FreeEnergyNetwork(temperature, float(threshold), group, f_min * temperature,
+                                     f_group * temperature, pa, pb, f_pair * temperature)
+        merged = coo_matrix((np.ones(int(merge.sum())), (pa[merge], pb[merge])), shape=(n_groups, n_groups))
+        group = connected_components(merged, directed=False)[1][group]
 
 
 def _renumbered(group: np.ndarray) -> np.ndarray:

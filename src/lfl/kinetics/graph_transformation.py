@@ -60,19 +60,24 @@ class TwoStateRates:
 
     @property
     def rate_a_to_b(self) -> float:
-        return math.exp(self.log_rate_a_to_b) if self.log_rate_a_to_b < 709.0 else math.inf
+        return _plain(self.log_rate_a_to_b)
 
     @property
     def rate_b_to_a(self) -> float:
-        return math.exp(self.log_rate_b_to_a) if self.log_rate_b_to_a < 709.0 else math.inf
+        return _plain(self.log_rate_b_to_a)
 
     @property
     def mfpt_a_to_b(self) -> float:
-        return math.exp(self.log_mfpt_a_to_b) if self.log_mfpt_a_to_b < 709.0 else math.inf
+        return _plain(self.log_mfpt_a_to_b)
 
     @property
     def mfpt_b_to_a(self) -> float:
-        return math.exp(self.log_mfpt_b_to_a) if self.log_mfpt_b_to_a < 709.0 else math.inf
+        return _plain(self.log_mfpt_b_to_a)
+
+
+def _plain(log_value: float) -> float:
+    """exp of a natural logarithm, inf where a double overflows."""
+    return math.exp(log_value) if log_value < 709.0 else math.inf
 
 
 @dataclass(frozen=True)

@@ -104,10 +104,13 @@ def heat_capacity(energies: np.ndarray, log_products: np.ndarray, temperatures: 
     temperatures = np.atleast_1d(np.asarray(temperatures, dtype=np.float64))
     if int(n_dof) <= 0:
         raise DataError(f"n_dof must be a positive integer, got {n_dof!r}")
+    half_log_products = 0.5 * check_log_products(log_products, "minima")
     shifted = energies - energies.min()  # variances do not see the shift; it keeps squares small
     out = np.empty(temperatures.size)
     for k, temperature in enumerate(temperatures):
-        p = occupations(energies, log_products, temperature)
+        log_weights = -shifted / check_temperature(temperature) - half_log_products
+        p = np.exp(log_weights - log_weights.max())
+        p /= p.sum()
         mean = float(p @ shifted)
         variance = float(p @ (shifted - mean) ** 2)
         out[k] = int(n_dof) + variance / temperature**2
@@ -124,27 +127,15 @@ def heat_capacity_peak(energies: np.ndarray, log_products: np.ndarray, n_dof: in
     if energies.size < 2 or span == 0.0:
         return math.nan, float(n_dof)
     grid = np.geomspace(1e-3 * span, 10.0 * span, points)
-    values = heat_capacity(energies, log_products, grid, n_dof)
-    k = int(np.argmax(values))
-    low, high = math.log(grid[max(k - 1, 0)]), math.log(grid[min(k + 1, points - 1)])
-    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    k = int(np.argmax(heat_capacity(energies, log_products, grid, n_dof)))
+    from scipy.optimize import minimize_scalar
 
-    def value(log_t: float) -> float:
-        return float(heat_capacity(energies, log_products, [math.exp(log_t)], n_dof)[0])
+    def negative(log_t: float) -> float:
+        return -float(heat_capacity(energies, log_products, [math.exp(log_t)], n_dof)[0])
 
-    a, b = high - golden * (high - low), low + golden * (high - low)
-    fa, fb = value(a), value(b)
-    for _ in range(60):
-        if fa > fb:
-            high, b, fb = b, a, fa
-            a = high - golden * (high - low)
-            fa = value(a)
-        else:
-            low, a, fa = a, b, fb
-            b = low + golden * (high - low)
-            fb = value(b)
-    best = (a + b) / 2.0
-    return math.exp(best), value(best)
+    bracket = (math.log(grid[max(k - 1, 0)]), math.log(grid[min(k + 1, points - 1)]))
+    best = minimize_scalar(negative, bounds=bracket, method="bounded", options={"xatol": 1e-12})
+    return math.exp(best.x), -float(best.fun)
 
 
 __all__ = [
