@@ -65,6 +65,19 @@ def register(groups) -> None:
     imp.set_defaults(func=run_import)
 
 
+def landscape_option(args: argparse.Namespace, command: str):
+    """The landscape of ``--landscape-definition JSON --draw NPZ`` (None when neither is given)."""
+    from lfl.errors import ConfigError
+
+    if bool(args.landscape_definition) != bool(args.draw):
+        raise ConfigError(f"lfl db {command}: --landscape-definition and --draw go together (the draw rebuilds the loss)")
+    if not args.landscape_definition:
+        return None
+    from lfl.landscape import load_landscape
+
+    return load_landscape(args.landscape_definition, args.draw)
+
+
 def resolve_url(args: argparse.Namespace) -> str:
     from lfl.errors import ConfigError
 
@@ -139,16 +152,9 @@ def run_info(args: argparse.Namespace) -> int:
 def run_upgrade(args: argparse.Namespace) -> int:
     from lfl.db.engine import make_engine, upgrade_schema
     from lfl.db.store import LandscapeStore
-    from lfl.errors import ConfigError
 
-    if bool(args.landscape_definition) != bool(args.draw):
-        raise ConfigError("lfl db upgrade: --landscape-definition and --draw go together (the draw rebuilds the loss)")
+    landscape = landscape_option(args, "upgrade")  # read before anything is written: a bad file changes nothing
     url = resolve_url(args)
-    landscape = None
-    if args.landscape_definition:  # read before anything is written: a bad file changes nothing
-        from lfl.landscape import load_landscape
-
-        landscape = load_landscape(args.landscape_definition, args.draw)
     engine = make_engine(url)
     try:
         old, new = upgrade_schema(engine)
@@ -176,11 +182,8 @@ def fill_log_products(store, landscape, *, dense_max: int) -> str:
     what was filled."""
     import numpy as np
 
-    from lfl.errors import LflError
     from lfl.explore.eigenvector_following import hessian_index
 
-    if landscape.name not in {record.name for record in store.landscapes()}:
-        raise LflError(f"landscape '{landscape.name}' is not in database {store.url}")
     record = store.landscape(landscape.name)
     system = landscape.system()
     counts = []
@@ -207,15 +210,10 @@ def run_export(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from lfl.db.pathsample import import_pathsample
     from lfl.db.store import LandscapeStore
-    from lfl.errors import ConfigError
 
-    if bool(args.landscape_definition) != bool(args.draw):
-        raise ConfigError("lfl db import: --landscape-definition and --draw go together (the draw rebuilds the loss)")
     options = {}
-    if args.landscape_definition:
-        from lfl.landscape import load_landscape
-
-        landscape = load_landscape(args.landscape_definition, args.draw)
+    landscape = landscape_option(args, "import")
+    if landscape is not None:
         system = landscape.system()
         options = {"spec": landscape.database_spec(), "energy": system.energy, "distance": system.distance}
     with LandscapeStore(resolve_url(args)) as store:
