@@ -122,10 +122,14 @@ def test_a_point_lanczos_cannot_verify_is_never_kept_as_a_minimum(system, monkey
     dense = hessian_index(system, state.x)
     assert dense[0] == 0 and report.minima[0].lowest_eigenvalue == pytest.approx(dense[1], rel=1e-6)
 
+    # the unrestarted Lanczos cut short: ARPACK's fallback still verifies the minimum
+    monkeypatch.setattr(ef, "VERIFY_MAX_PRODUCTS", 3)
+    assert hessian_index(system, state.x, dense_max=5)[0] == 0
+
     def no_convergence(*args, **kwargs):
         raise scipy.sparse.linalg.ArpackNoConvergence("forced", np.empty(0), np.empty((system.n_dof, 0)))
 
-    monkeypatch.setattr(ef, "eigsh", no_convergence)
+    monkeypatch.setattr(ef, "eigsh", no_convergence)  # ... and that one failing too: unverified
     assert hessian_index(system, state.x, dense_max=5)[0] == ef.UNVERIFIED
     assert hessian_index(system, state.x)[0] == 0  # the dense check is untouched
     report = BasinHoppingReport()

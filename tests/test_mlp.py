@@ -204,6 +204,32 @@ def test_batch_equals_one_by_one(name):
         np.testing.assert_allclose(grad, g_single, rtol=1e-11, atol=1e-15)
 
 
+@pytest.mark.parametrize("name", ["single", "masked_deep", "wide_blas", "wide_blas_deep"])
+def test_batched_hessian_vector_products_match_finite_differences_and_one_by_one(name):
+    """Products at three points, tapes filled once, slots in any order and repeated: each equals the
+    central difference of the gradient along its vector and the one-by-one product."""
+    system = make_system(name) if name in NETWORKS else MLPSystem(
+        parse_network_spec({"inputs": 40, "hidden": [5, 4], "outputs": 3, "lambda": 1e-2}),
+        np.random.default_rng(0).normal(size=(37, 40)), np.random.default_rng(1).integers(0, 3, 37))
+    rng = np.random.default_rng(9)
+    points = np.array([system.random_weights(rng, 1.0) for _ in range(3)])
+    tapes = system.new_tapes(3)
+    system.fill_tapes(points, tapes, np.array([2, 0, 1]))  # point m in slot (2, 0, 1)[m]
+    slot_of_point = {0: 2, 1: 0, 2: 1}
+    which = [1, 0, 2, 1, 2]
+    vs = rng.normal(size=(len(which), system.n_dof))
+    products = system.hessian_vector_batch(vs, np.array([slot_of_point[p] for p in which]), tapes)
+    for row, point in enumerate(which):
+        x, v = points[point], vs[row]
+        step = 1e-5
+        difference = (system.energy_gradient(x + step * v)[1] - system.energy_gradient(x - step * v)[1]) / (2 * step)
+        assert relative_error(products[row], difference) < 1e-6
+        np.testing.assert_allclose(products[row], system.hessian_vector(x, v), rtol=1e-10,
+                                   atol=1e-12 * np.abs(products[row]).max())
+    with pytest.raises(LflError, match="slots"):
+        system.hessian_vector_batch(vs, np.zeros(2, dtype=np.int64), tapes)
+
+
 def test_blas_path_equals_loop_path():
     loops = make_system("wide_blas", blas_first=False)
     blas = make_system("wide_blas", blas_first=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,14 +101,16 @@ def metropolis_accept(e_new: float, e_old: float, temperature: float, rng: np.ra
     return u < math.exp(-(e_new - e_old) / temperature)
 
 
-def _verified(x0: np.ndarray, quench: Quench, verify: Verify, step: int, report: BasinHoppingReport):
-    result = quench(x0)
+def classify_quench(result: OptimizeResult, verdict: tuple[int, float, float] | None, step: int,
+                    report: BasinHoppingReport) -> VerifiedMinimum | None:
+    """Count one quench (and its verification: None when it did not converge) in ``report``; the
+    minimum when it is one."""
     report.n_quenches += 1
     report.n_iterations += result.nit
     if not result.success:
         report.n_unconverged += 1
         return None
-    n_negative, lowest, log_prod = verify(result.x)
+    n_negative, lowest, log_prod = verdict
     if n_negative != 0:  # a saddle, or a point the check could not verify (negative index)
         if n_negative < 0:
             report.n_unverified += 1
@@ -119,13 +121,24 @@ def _verified(x0: np.ndarray, quench: Quench, verify: Verify, step: int, report:
                            float(lowest), float(log_prod), step)
 
 
-def start_walk(x0: np.ndarray, *, quench: Quench, verify: Verify, step_size: float,
-               report: BasinHoppingReport, max_tries: int = 10,
-               rng: np.random.Generator | None = None) -> WalkerState:
-    """Quench a starting point into a verified minimum (retrying from perturbed points if needed)."""
+def _verified(x0: np.ndarray, quench: Quench, verify: Verify, step: int, report: BasinHoppingReport):
+    result = quench(x0)
+    return classify_quench(result, verify(result.x) if result.success else None, step, report)
+
+
+# A walk program yields (trial point, step number) and is sent the verified minimum its quench ended
+# in (None: none); it returns the walker state it ends in. The serial driver answers with one quench at
+# a time, :mod:`lfl.explore.lockstep` answers many programs' trials with batched evaluations: both run
+# the same rules and draw the same random numbers.
+WalkProgram = Generator[tuple[np.ndarray, int], "VerifiedMinimum | None", WalkerState]
+
+
+def start_program(x0: np.ndarray, *, step_size: float, report: BasinHoppingReport, max_tries: int = 10,
+                  rng: np.random.Generator | None = None) -> WalkProgram:
+    """:func:`start_walk` as a walk program."""
     x = np.array(x0, dtype=np.float64)
     for _ in range(max_tries):
-        found = _verified(x, quench, verify, 0, report)
+        found = yield x, 0
         if found is not None:
             report.minima.append(found)
             return WalkerState(found.x.copy(), found.energy, step_size)
@@ -135,29 +148,16 @@ def start_walk(x0: np.ndarray, *, quench: Quench, verify: Verify, step_size: flo
     raise LflError(f"basin-hopping could not start: no verified minimum from the start after {max_tries} quenches")
 
 
-def basin_hopping(
-    state: WalkerState,
-    *,
-    n_steps: int,
-    settings: BasinHoppingSettings,
-    rng: np.random.Generator,
-    quench: Quench,
-    verify: Verify,
-    report: BasinHoppingReport | None = None,
-    progress: Callable[[BasinHoppingReport, int], None] | None = None,
-    progress_interval: float = 5.0,
-) -> BasinHoppingReport:
-    """Run ``n_steps`` steps from ``state``; every verified minimum goes into the report (accepted or not)."""
+def walk_program(state: WalkerState, *, n_steps: int, settings: BasinHoppingSettings, rng: np.random.Generator,
+                 report: BasinHoppingReport) -> WalkProgram:
+    """:func:`basin_hopping` as a walk program (sets ``report.state`` at the end)."""
     if n_steps < 1:
         raise LflError(f"basin-hopping needs at least 1 step, got {n_steps}")
-    report = report or BasinHoppingReport()
     current = WalkerState(state.x.copy(), state.energy, state.step_size, state.steps_done, state.n_accepted)
     accepted_since_adapt = 0
-    started = time.perf_counter()
-    last_progress = started
     for step in range(1, n_steps + 1):
         trial = current.x + rng.uniform(-current.step_size, current.step_size, size=current.x.size)
-        found = _verified(trial, quench, verify, current.steps_done + 1, report)
+        found = yield trial, current.steps_done + 1
         accepted = False
         if found is not None:
             report.minima.append(found)
@@ -173,13 +173,59 @@ def basin_hopping(
             factor = 1.0 / settings.adapt_factor if ratio > settings.target_acceptance else settings.adapt_factor
             current.step_size = min(settings.max_step_size, max(settings.min_step_size, current.step_size * factor))
             accepted_since_adapt = 0
-        now = time.perf_counter()
-        if progress is not None and now - last_progress >= progress_interval:
-            report.seconds = now - started
-            progress(report, step)
-            last_progress = now
-    report.seconds = time.perf_counter() - started
     report.state = current
+    return current
+
+
+def _drive(program: WalkProgram, quench: Quench, verify: Verify, report: BasinHoppingReport, on_step=None):
+    """Run a walk program serially: one quench and verification per trial."""
+    trial, step = next(program)
+    while True:
+        found = _verified(trial, quench, verify, step, report)
+        if on_step is not None:
+            on_step()
+        try:
+            trial, step = program.send(found)
+        except StopIteration as stop:
+            return stop.value
+
+
+def start_walk(x0: np.ndarray, *, quench: Quench, verify: Verify, step_size: float,
+               report: BasinHoppingReport, max_tries: int = 10,
+               rng: np.random.Generator | None = None) -> WalkerState:
+    """Quench a starting point into a verified minimum (retrying from perturbed points if needed)."""
+    program = start_program(x0, step_size=step_size, report=report, max_tries=max_tries, rng=rng)
+    return _drive(program, quench, verify, report)
+
+
+def basin_hopping(
+    state: WalkerState,
+    *,
+    n_steps: int,
+    settings: BasinHoppingSettings,
+    rng: np.random.Generator,
+    quench: Quench,
+    verify: Verify,
+    report: BasinHoppingReport | None = None,
+    progress: Callable[[BasinHoppingReport, int], None] | None = None,
+    progress_interval: float = 5.0,
+) -> BasinHoppingReport:
+    """Run ``n_steps`` steps from ``state``; every verified minimum goes into the report (accepted or not)."""
+    report = report or BasinHoppingReport()
+    program = walk_program(state, n_steps=n_steps, settings=settings, rng=rng, report=report)
+    started = time.perf_counter()
+    clock = {"last": started, "step": 0}
+
+    def on_step() -> None:
+        clock["step"] += 1
+        now = time.perf_counter()
+        if progress is not None and now - clock["last"] >= progress_interval:
+            report.seconds = now - started
+            progress(report, clock["step"])
+            clock["last"] = now
+
+    _drive(program, quench, verify, report, on_step)
+    report.seconds = time.perf_counter() - started
     return report
 
 

@@ -153,6 +153,36 @@ class MLPSystem(System):
         self._check_finite(float(out.sum()), x)
         return out
 
+    def new_tapes(self, n_points: int) -> np.ndarray:
+        """Room for the forward/backward tapes of ``n_points`` weight vectors (one work array each):
+        :meth:`fill_tapes`, then any number of :meth:`hessian_vector_batch` products at those points."""
+        return np.empty((int(n_points), self.kernel_args[-1].size))
+
+    def fill_tapes(self, xs: np.ndarray, tapes: np.ndarray, slots: np.ndarray) -> None:
+        """Tape of xs[m] into tapes[slots[m]] for every row m."""
+        xs = np.ascontiguousarray(xs, dtype=np.float64)
+        slots = np.asarray(slots, dtype=np.int64)
+        if xs.ndim != 2 or xs.shape[1] != self.n_dof or slots.shape != (xs.shape[0],):
+            raise LflError(f"fill_tapes needs xs (m, {self.n_dof}) and m slots, got {xs.shape} and {slots.shape}")
+        var_index, n_full, sizes, xt, labels, _, blas_first, _ = self.kernel_args
+        for row, slot in enumerate(slots.tolist()):
+            _k.fill_tapes_kernel(xs[row : row + 1], tapes[slot : slot + 1], var_index, n_full, sizes, xt, labels,
+                                 blas_first)
+
+    def hessian_vector_batch(self, vs: np.ndarray, slots: np.ndarray, tapes: np.ndarray) -> np.ndarray:
+        """Exact Hessian @ vs[m] at the point whose tape is tapes[slots[m]], for every row m, in one
+        compiled call (stacked first-layer products): (m, n_dof)."""
+        vs = np.ascontiguousarray(vs, dtype=np.float64)
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        if vs.ndim != 2 or vs.shape[1] != self.n_dof or slots.shape != (vs.shape[0],):
+            raise LflError(f"hessian_vector_batch needs vs (m, {self.n_dof}) and m slots, got {vs.shape} and {slots.shape}")
+        var_index, n_full, sizes, xt, labels, lam, blas_first, _ = self.kernel_args
+        out = np.empty_like(vs)
+        _k.batch_hessian_vector_kernel(vs, out, slots, tapes, var_index, n_full, sizes, xt, labels, lam, blas_first)
+        if not np.all(np.isfinite(out)):
+            raise LflError("Hessian-vector product is not finite (weights too large?)")
+        return out
+
     # --------------------------------------------------------------- symmetry
     def canonical(self, x: np.ndarray) -> np.ndarray:
         """The canonical member of x's orbit under the symmetries the connectivity mask preserves."""

@@ -57,7 +57,9 @@ from lfl.systems.mlp_kernels.one_layer import (
     softmax_delta,
     takes_one_layer_path,
 )
-from lfl.systems.mlp_kernels.r_operator import hessian_vector_kernel, r_operator_hessian_kernel, r_work_size
+from lfl.systems.mlp_kernels.r_operator import (
+    batch_hessian_vector_kernel, fill_tapes_kernel, hessian_vector_kernel, r_operator_hessian_kernel, r_work_size,
+)
 from lfl.systems.mlp_kernels.transcendentals import exp_array, tanh_inplace
 from lfl.systems.mlp_kernels.work import BLOCK_PAD, block_items, block_views, layer_weights, tape_views, work_size
 
@@ -82,6 +84,8 @@ __all__ = [
     "one_layer_kernel",
     "output_rows",
     "r_operator_hessian_kernel",
+    "batch_hessian_vector_kernel",
+    "fill_tapes_kernel",
     "r_work_size",
     "softmax_cross_entropy",
     "softmax_delta",
