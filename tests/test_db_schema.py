@@ -231,3 +231,46 @@ def test_version_4_database_upgrades_to_minimum_kinetics(populated):
         stored = conn.execute(text("SELECT temperature, barrier_to_global FROM minimum_kinetics ORDER BY temperature, minimum_id")).all()
     engine.dispose()
     assert [(t, b) for t, b in stored] == [(0.1, 0.0), (0.1, None), (0.2, 0.0), (0.2, None)]
+
+
+def test_version_5_database_upgrades_to_macro_auc(populated):
+    """The real 5 -> 6 step: minimum_metrics, whose CHECK constraint knew only the four metrics of
+    version 5, accepts auc_macro afterwards; the rows stored before are kept; an unknown metric is
+    still refused by the database itself."""
+    v5_metrics = "metric IN ('auc', 'loss', 'cross_entropy', 'accuracy')"
+    engine = make_engine(populated)
+    with engine.begin() as conn:  # make minimum_metrics what version 5 created
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("DROP VIEW minima_with_metrics"))
+            conn.execute(text("DROP TABLE minimum_metrics"))
+            conn.execute(text(
+                "CREATE TABLE minimum_metrics (minimum_id INTEGER NOT NULL REFERENCES minima (id) ON DELETE CASCADE, "
+                "split VARCHAR(16) NOT NULL, metric VARCHAR(16) NOT NULL, value FLOAT, "
+                "CONSTRAINT pk_minimum_metrics PRIMARY KEY (minimum_id, split, metric), "
+                "CONSTRAINT ck_minimum_metrics_split CHECK (split IN ('train', 'train_incorrect', 'train_correct', 'test')), "
+                f"CONSTRAINT ck_minimum_metrics_metric CHECK ({v5_metrics}))"))
+        else:
+            conn.execute(text("ALTER TABLE minimum_metrics DROP CONSTRAINT ck_minimum_metrics_metric"))
+            conn.execute(text(f"ALTER TABLE minimum_metrics ADD CONSTRAINT ck_minimum_metrics_metric CHECK ({v5_metrics})"))
+        conn.execute(text("INSERT INTO minimum_metrics VALUES (1, 'test', 'auc', 0.75), (2, 'test', 'auc', NULL)"))
+    with pytest.raises(Exception, match="(?i)check"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO minimum_metrics VALUES (1, 'test', 'auc_macro', 0.5)"))
+    engine.dispose()
+    _set_version(populated, 5)
+    with pytest.raises(SchemaVersionError, match="run `lfl db upgrade`"):
+        LandscapeStore(populated)
+    engine = make_engine(populated)
+    assert upgrade_schema(engine) == (5, SCHEMA_VERSION)
+    engine.dispose()
+    with LandscapeStore(populated) as store:
+        ids, values = store.read_metrics(1, "test", "auc")
+        assert ids.tolist() == [1, 2] and values[0] == 0.75 and np.isnan(values[1])
+        assert store.write_metrics([1, 2], "test", "auc_macro", [0.5, 0.25]) == 2
+        assert store.read_metrics(1, "test", "auc_macro")[1].tolist() == [0.5, 0.25]
+    engine = make_engine(populated)
+    with pytest.raises(Exception, match="(?i)check"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO minimum_metrics VALUES (1, 'test', 'bogus', 0.5)"))
+    with engine.connect() as conn:  # the view over the metrics is back, with the new columns
+        row = conn.execute(text("SELECT test_auc, test_auc_macro FROM minima_with_metrics WHERE minimum_id = 1")).one()
+    engine.dispose()
+    assert tuple(row) == (0.75, 0.5)

@@ -65,13 +65,15 @@ def sql_numbers(url: str, name: str) -> dict:
                         m=gmin[0], s=split, k=metric)[0]
             out[f"global_min_{split}_{metric}"] = math.nan if value is None else value
         for split in AUC_SPLITS:
-            mean, count, squares = one(
-                "SELECT avg(k.value), count(k.value), sum(k.value * k.value) FROM minimum_metrics k "
-                "JOIN minima m ON m.id = k.minimum_id WHERE m.landscape_id = :l AND k.split = :s AND k.metric = 'auc'",
-                l=lid, s=split)
-            out[f"mean_{split}_auc"] = math.nan if mean is None else mean
-            out[f"std_{split}_auc"] = math.sqrt(max(squares - count * mean**2, 0.0) / (count - 1)) if count > 1 else math.nan
-            out[f"n_{split}_auc"] = count
+            for metric in ("auc", "auc_macro"):
+                mean, count, squares = one(
+                    "SELECT avg(k.value), count(k.value), sum(k.value * k.value) FROM minimum_metrics k "
+                    "JOIN minima m ON m.id = k.minimum_id WHERE m.landscape_id = :l AND k.split = :s AND k.metric = :k",
+                    l=lid, s=split, k=metric)
+                out[f"mean_{split}_{metric}"] = math.nan if mean is None else mean
+                out[f"std_{split}_{metric}"] = (math.sqrt(max(squares - count * mean**2, 0.0) / (count - 1))
+                                                if count > 1 else math.nan)
+                out[f"n_{split}_{metric}"] = count
         return out
 
 
@@ -123,7 +125,9 @@ def test_summary_command_writes_csv_and_markdown(study):
     assert "Error %" in lines[0] and "Test AUC" in lines[0] and "GM test CE" in lines[0]
     joined = frame.set_index("landscape").loc["joined_e0"]
     assert f"{joined['mean_test_auc']:.3f} ± {joined['std_test_auc']:.3f}" in markdown
-    assert "class 0 against the rest" in markdown
+    assert "Test AUC (macro)" in lines[0] and f"{joined['mean_test_auc_macro']:.3f} ± " in markdown
+    assert joined["mean_test_auc_macro"] != joined["mean_test_auc"]  # two conventions, two numbers
+    assert "class 0 against the rest" in markdown and "AUC (macro): the mean of the one-vs-rest AUCs" in markdown
     assert "| 0 | 6 | 5 | yes |" in markdown and "no (1/4)" in markdown
 
 

@@ -203,6 +203,8 @@ def network_tag(network: dict) -> str:
 # basin-hopping keys that decide which jobs exist (not how one job runs): kept out of the definition
 # so that more runs or steps later add jobs instead of invalidating the finished ones
 _SCHEDULE_KEYS = ("runs", "steps", "chunk")
+# basin_hopping.walkers: 1 is what every definition meant before the key existed; it is left out of the
+# definition so that older landscapes keep their definitions and effort keys (nothing reruns)
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,7 +258,8 @@ class ConfiguredLandscape:
             "symmetry": self.symmetry,
             "identity": dict(settings["identity"]),
             "minimiser": dict(settings["minimiser"]),
-            "basin_hopping": {k: v for k, v in settings["basin_hopping"].items() if k not in _SCHEDULE_KEYS},
+            "basin_hopping": {k: v for k, v in settings["basin_hopping"].items()
+                              if k not in _SCHEDULE_KEYS and (k, v) != ("walkers", 1)},
         }
 
 

@@ -36,6 +36,7 @@ from lfl.errors import LflError
 log = logging.getLogger(__name__)
 
 AUC_SPLITS = ("train", "train_incorrect", "train_correct", "test")
+AUC_LABELS = {"": "auc", " (macro)": "auc_macro"}  # heading suffix -> metric: both conventions, labelled
 GMIN_METRICS = (("train", "auc"), ("train", "loss"), ("train", "cross_entropy"),
                 ("test", "auc"), ("test", "loss"), ("test", "cross_entropy"))
 N_METRIC_ROWS = len(SPLITS) * len(METRICS)
@@ -212,11 +213,13 @@ def summary_row(tables: LandscapeTables, *, study: str = "", energy_only_tol: fl
     row["global_min_energy"] = gmin_energy
     for split, metric in GMIN_METRICS:
         row[f"global_min_{split}_{metric}"] = float(gmin[f"{split}_{metric}"]) if gmin is not None else float("nan")
-    for split in AUC_SPLITS:
-        mean, std, count = _mean_std(frame[f"{split}_auc"]) if n_minima else (float("nan"), float("nan"), 0)
-        row[f"mean_{split}_auc"] = mean
-        row[f"std_{split}_auc"] = std
-        row[f"n_{split}_auc"] = count
+    for metric in ("auc", "auc_macro"):  # the reference class against the rest; the macro one-vs-rest mean
+        for split in AUC_SPLITS:
+            column = f"{split}_{metric}"
+            mean, std, count = _mean_std(frame[column]) if n_minima else (float("nan"), float("nan"), 0)
+            row[f"mean_{column}"] = mean
+            row[f"std_{column}"] = std
+            row[f"n_{column}"] = count
     row.update(landscape_thermodynamics(ktn, None if spec is None else spec.n_dof, temperature))
     if n_minima and row["n_scored"] < n_minima:
         log.warning("%s: %d of %d minima have no metrics yet (run `lfl analyse metrics`)", tables.name,
@@ -315,7 +318,8 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         "Error %", "Minima", "TS", "Connected", "Minima (E-only)", "TS (E-only)", "Degenerate TS", "Saturated",
         "Coverage min", "Est. minima [95 %]", "Coverage TS", "Est. TS [95 %]", "CPU s",
         "GM train AUC", "GM train loss", "GM train CE", "GM test AUC", "GM test loss", "GM test CE",
-        "Train AUC", "Incorrect AUC", "Correct AUC", "Test AUC", "P(GM)", "Frustration", "T at C_V max",
+        *[f"{split} AUC{suffix}" for suffix in AUC_LABELS for split in ("Train", "Incorrect", "Correct", "Test")],
+        "P(GM)", "Frustration", "T at C_V max",
     ]
     lines = [f"# {study or 'Landscape summary'}", ""]
     if constant:
@@ -323,10 +327,12 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
         lines.append("Common to every row: " + ", ".join(
             f"{PARAMETER_HEADINGS[key]} {_text(first[key])}" for key in constant) + ".")
     if reference_class is not None:
-        what = "the macro mean of one-vs-rest AUCs" if reference_class == "macro" else f"class {reference_class} against the rest"
-        lines.append(f"AUC: {what}. GM: the global minimum. Loss: E with the L2 term; CE: the mean cross-entropy. "
-                     "Train/Incorrect/Correct/Test AUC: mean ± standard deviation over the minima (training set "
-                     "with its noisy labels, its mislabelled part, its correct part, the testing set).")
+        what = ("the macro mean of one-vs-rest AUCs" if reference_class == "macro"
+                else f"class {reference_class} against the rest")
+        lines.append(f"AUC: {what}; AUC (macro): the mean of the one-vs-rest AUCs of every class. GM: the global "
+                     "minimum. Loss: E with the L2 term; CE: the mean cross-entropy. Train/Incorrect/Correct/Test "
+                     "AUC: mean ± standard deviation over the minima (training set with its noisy labels, its "
+                     "mislabelled part, its correct part, the testing set).")
     if len(frame) and not _isnan(frame["kinetics_temperature"].iloc[0]):
         lines.append(f"At T = {frame['kinetics_temperature'].iloc[0]:g} (k_B = 1, loss units): P(GM) the global "
                      "minimum's equilibrium occupation (harmonic superposition); Frustration: de Souza, Niroomand "
@@ -357,7 +363,8 @@ def markdown_table(frame: pd.DataFrame, *, study: str = "", reference_class: int
             _number(row["global_min_train_auc"], 4), _number(row["global_min_train_loss"], 5),
             _number(row["global_min_train_cross_entropy"], 5), _number(row["global_min_test_auc"], 4),
             _number(row["global_min_test_loss"], 5), _number(row["global_min_test_cross_entropy"], 5),
-            *[_mean_sd(row[f"mean_{split}_auc"], row[f"std_{split}_auc"]) for split in AUC_SPLITS],
+            *[_mean_sd(row[f"mean_{split}_{metric}"], row[f"std_{split}_{metric}"])
+              for metric in AUC_LABELS.values() for split in AUC_SPLITS],
             _significant(row["global_min_occupation"]), _significant(row["frustration"]),
             _significant(row["cv_peak_temperature"]),
         ]

@@ -97,22 +97,44 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         # cluster of eigenvalues near 2*lambda of these losses
         return hessian_index(system, x, dense_max=1000)
 
-    # chunk k of run r draws from its own stream: chunks continue each other exactly
-    rng = np.random.default_rng([int(bh["seed"]), args.run, args.chunk])
-    report = BasinHoppingReport()
-    if args.chunk == 0:
-        x0 = system.random_weights(rng, 1.0)
-        state = start_walk(x0, quench=quench, verify=verify, step_size=settings.step_size, report=report, rng=rng)
-    else:
+    n_walkers = int(bh.get("walkers", 1))
+    name = f"{landscape.name} run {args.run} chunk {args.chunk}"
+    previous = None
+    if args.chunk > 0:
         if not args.previous:
             raise LflError(f"chunk {args.chunk} continues chunk {args.chunk - 1}: give it with --previous")
-        state = load_chunk(args.previous).state
-        if state.x.size != system.n_dof:
-            raise LflError(f"{args.previous}: walker has {state.x.size} weights, the landscape {system.n_dof}")
-    progress = _Progress(f"{landscape.name} run {args.run} chunk {args.chunk}", args.steps)
-    report = basin_hopping(state, n_steps=args.steps, settings=settings, rng=rng, quench=quench, verify=verify,
-                           report=report, progress=progress)
-    progress.close()
+        previous = load_chunk(args.previous).states
+        if len(previous) != n_walkers:
+            raise LflError(f"{args.previous}: holds {len(previous)} walker(s), basin_hopping.walkers is {n_walkers}")
+        if previous[0].x.size != system.n_dof:
+            raise LflError(f"{args.previous}: walker has {previous[0].x.size} weights, the landscape {system.n_dof}")
+    states = None
+    if n_walkers == 1:
+        # chunk k of run r draws from its own stream: chunks continue each other exactly
+        rng = np.random.default_rng([int(bh["seed"]), args.run, args.chunk])
+        report = BasinHoppingReport()
+        if previous is None:
+            x0 = system.random_weights(rng, 1.0)
+            state = start_walk(x0, quench=quench, verify=verify, step_size=settings.step_size, report=report, rng=rng)
+        else:
+            state = previous[0]
+        progress = _Progress(name, args.steps)
+        report = basin_hopping(state, n_steps=args.steps, settings=settings, rng=rng, quench=quench, verify=verify,
+                               report=report, progress=progress)
+        progress.close()
+    else:
+        from lfl.explore.basin_hopping import combined_report
+        from lfl.explore.lockstep import check_lockstep, lockstep_basin_hopping
+
+        lbfgs, precondition = quench_settings(definition["minimiser"])
+        check_lockstep(system, lbfgs, precondition)
+        # walker w of run r, chunk k: its own stream, so chunks continue each other exactly
+        rngs = [np.random.default_rng([int(bh["seed"]), args.run, args.chunk, w]) for w in range(n_walkers)]
+        starts = previous or [system.random_weights(rng, 1.0) for rng in rngs]
+        reports = lockstep_basin_hopping(system, list(zip(starts, rngs)), n_steps=args.steps, settings=settings,
+                                         lbfgs=lbfgs, dense_max=1000, name=name)
+        report = combined_report(reports)
+        states = [r.state for r in reports]
     identity = definition["identity"]
     mode = definition["symmetry"]
     from lfl.compile_time import compile_seconds
@@ -130,6 +152,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         "run": args.run,
         "chunk": args.chunk,
         "steps": args.steps,
+        "walkers": n_walkers,
         "n_quenches": report.n_quenches,
         "n_unconverged": report.n_unconverged,
         "n_not_minimum": report.n_not_minimum,
@@ -144,7 +167,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         "cpu_seconds": process_cpu_seconds(),
         "compile_seconds": compile_seconds(),
     }
-    save_chunk(args.out, distinct, report, metadata, system.n_dof, sightings)
+    save_chunk(args.out, distinct, report, metadata, system.n_dof, sightings, states)
     lowest = min((m.energy for m in distinct), default=float("nan"))
     log.info(
         "%s run %d chunk %d: %d quenches (%d unconverged, %d not minima), %d distinct minima, lowest %.10g, "

@@ -32,7 +32,7 @@ from lfl.logs import mask_url
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _add_attempt_keys(conn: Connection) -> None:
@@ -74,9 +74,26 @@ def _add_minimum_kinetics(conn: Connection) -> None:
     MinimumKinetics.__table__.create(conn, checkfirst=True)
 
 
+def _allow_macro_auc(conn: Connection) -> None:
+    """5 -> 6: minimum_metrics accepts the metric ``auc_macro`` (the macro one-vs-rest AUC, stored next
+    to ``auc`` of the reference class); ``lfl analyse metrics`` scores it for the minima scored before."""
+    from lfl.db.models import METRICS, MinimumMetric, _in
+
+    if is_sqlite(conn):  # SQLite cannot alter a CHECK constraint: the table is rebuilt, its rows copied
+        conn.execute(text("ALTER TABLE minimum_metrics RENAME TO minimum_metrics_v5"))
+        MinimumMetric.__table__.create(conn)
+        conn.execute(text("INSERT INTO minimum_metrics (minimum_id, split, metric, value) "
+                          "SELECT minimum_id, split, metric, value FROM minimum_metrics_v5"))
+        conn.execute(text("DROP TABLE minimum_metrics_v5"))
+        return
+    conn.execute(text("ALTER TABLE minimum_metrics DROP CONSTRAINT ck_minimum_metrics_metric"))
+    conn.execute(text(f"ALTER TABLE minimum_metrics ADD CONSTRAINT ck_minimum_metrics_metric CHECK ({_in('metric', METRICS)})"))
+
+
 # UPGRADES[v](conn) turns a version-v schema into version v + 1 (inside one transaction).
 UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_attempt_keys, 2: _add_exploration_rounds,
-                                                     3: _add_sightings, 4: _add_minimum_kinetics}
+                                                     3: _add_sightings, 4: _add_minimum_kinetics,
+                                                     5: _allow_macro_auc}
 
 SQLITE_BUSY_TIMEOUT_S = 300.0
 PG_CONNECT_TIMEOUT_S = 10

@@ -45,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 SYMMETRY_MODES = ("reduced", "raw", "energy")
 SPLITS = ("train", "train_correct", "train_incorrect", "test")
-METRICS = ("auc", "loss", "cross_entropy", "accuracy")
+METRICS = ("auc", "auc_macro", "loss", "cross_entropy", "accuracy")  # auc: the landscape's reference class
 CONNECT_OUTCOMES = ("connected", "partial", "failed")
 STAGES = ("basin-hopping", "connect", "refine")  # exploration_rounds.stage
 # Which search sighted a point (minimum_sightings / transition_state_sightings .search), and whether

@@ -87,6 +87,18 @@ class BasinHoppingReport:
         return self.n_quenches / self.seconds if self.seconds > 0 else math.nan
 
 
+def combined_report(reports: list[BasinHoppingReport]) -> BasinHoppingReport:
+    """The walkers of a lockstep run as one report: minima in walker order, counts summed, the wall
+    time of the run (they ran together); ``state`` stays None (each walker has its own)."""
+    combined = BasinHoppingReport()
+    for report in reports:
+        combined.minima.extend(report.minima)
+        for name in ("n_quenches", "n_unconverged", "n_not_minimum", "n_unverified", "n_accepted", "n_iterations"):
+            setattr(combined, name, getattr(combined, name) + getattr(report, name))
+    combined.seconds = max((r.seconds for r in reports), default=0.0)
+    return combined
+
+
 def metropolis_accept(e_new: float, e_old: float, temperature: float, rng: np.random.Generator) -> bool:
     """min(1, exp(-(E_new - E_old)/T)); downhill always; T = 0 accepts downhill only.
 
