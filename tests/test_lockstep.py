@@ -104,3 +104,34 @@ def test_lockstep_needs_a_network_and_plain_lbfgs(wide_system):
     check_lockstep(wide_system, LBFGS, HessianPreconditioning(max_weights=300))  # 355 weights: plain anyway
     with pytest.raises(LflError, match="at least one walker"):
         lockstep_basin_hopping(wide_system, [], n_steps=1, settings=HOPS, lbfgs=LBFGS)
+
+
+def test_a_minimum_the_batched_lanczos_cannot_verify_is_never_kept(wide_system, monkeypatch):
+    """Lanczos cut short and ARPACK's fallback failing too: every quench is unverified, no minimum kept
+    (the walk cannot even start); with only the Lanczos cut short, ARPACK verifies the same minima."""
+    import scipy.sparse.linalg
+
+    import lfl.explore.eigenvector_following as ef
+    import lfl.explore.lockstep as lockstep
+
+    seeds = [[9, walker] for walker in range(2)]
+    verified = in_lockstep(wide_system, seeds, 1, 100)
+    monkeypatch.setattr(lockstep, "VERIFY_MAX_PRODUCTS", 3)
+    by_arpack = in_lockstep(wide_system, seeds, 1, 100)
+    for one, other in zip(verified, by_arpack, strict=True):
+        np.testing.assert_allclose([m.energy for m in other.minima], [m.energy for m in one.minima], rtol=1e-11)
+        np.testing.assert_allclose([m.lowest_eigenvalue for m in other.minima],
+                                   [m.lowest_eigenvalue for m in one.minima], rtol=1e-6)
+
+    def no_convergence(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("forced", np.empty(0), np.empty((wide_system.n_dof, 0)))
+
+    monkeypatch.setattr(ef, "eigsh", no_convergence)
+    walkers = [(wide_system.random_weights(np.random.default_rng(seed)), np.random.default_rng(seed)) for seed in seeds]
+    with pytest.raises(LflError, match="no verified minimum"):
+        lockstep_basin_hopping(wide_system, walkers, n_steps=1, settings=HOPS, lbfgs=LBFGS, dense_max=100)
+    state = verified[0].state
+    walked = lockstep_basin_hopping(wide_system, [(state, np.random.default_rng(1))], n_steps=3, settings=HOPS,
+                                    lbfgs=LBFGS, dense_max=100)[0]
+    assert walked.minima == [] and walked.n_unverified == 3 and walked.n_quenches == 3
+    assert walked.state.energy == state.energy  # nothing unverified was accepted either
