@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,26 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
     )
 
 
+@contextmanager
+def postgres_schema(pg_url: str, prefix: str):
+    """A URL whose connections work in a fresh schema of the server (dropped, with its tables, afterwards)."""
+    from sqlalchemy import create_engine, text
+
+    from lfl.db.engine import parse_url
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(parse_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = parse_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
@@ -198,21 +219,8 @@ def main() -> None:
         if args.backend in ("sqlite", "both"):
             run_backend("SQLite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", args)
         if args.backend in ("postgres", "both"):
-            from sqlalchemy import create_engine, text
-
-            from lfl.db.engine import parse_url
-
-            schema = f"lfl_bench_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(parse_url(args.pg_url), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f"CREATE SCHEMA {schema}"))
-            try:
-                url = parse_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-                run_backend("PostgreSQL", url.render_as_string(hide_password=False), args)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                admin.dispose()
+            with postgres_schema(args.pg_url, "lfl_bench") as url:
+                run_backend("PostgreSQL", url, args)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
-from bench_db import PG_DEFAULT, minima_batch, spec
+from bench_db import PG_DEFAULT, minima_batch, postgres_schema, spec
 from lfl.db import LandscapeStore, TransitionStateBatch
 
 BATCH = 10_000
@@ -162,24 +161,10 @@ def main() -> None:
             build(url, args.minima, args.ts)
             run_steps(url, work / "sqlite", args.step_timeout)
         if args.backend in ("postgres", "both"):
-            from sqlalchemy import create_engine, text
-
-            from lfl.db.engine import parse_url
-
-            schema = f"lfl_scale_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(parse_url(args.pg_url), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f"CREATE SCHEMA {schema}"))
-            try:
+            with postgres_schema(args.pg_url, "lfl_scale") as url:
                 print("== PostgreSQL")
-                url = parse_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-                url = url.render_as_string(hide_password=False)
                 build(url, args.minima, args.ts)
                 run_steps(url, work / "postgres", args.step_timeout)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                admin.dispose()
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@ def run_define(args: argparse.Namespace) -> int:
     return 0
 
 
+# minima of networks up to this many weights are verified by the dense Hessian (cheap there, and
+# Lanczos struggles with the cluster of eigenvalues near 2*lambda of these losses), larger ones by Lanczos
+VERIFY_DENSE_MAX = 1000
+
+
 class _Progress:
     """One log line every few seconds; a live line on a terminal."""
 
@@ -90,13 +95,7 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
     system = landscape.system()
     bh = definition["basin_hopping"]
     settings = BasinHoppingSettings(step_size=bh["step_size"], temperature=bh["temperature"], adaptive=bh["adaptive"])
-    quench = make_quench(system, *quench_settings(definition["minimiser"]))
-
-    def verify(x):
-        # dense up to ~1000 weights: the exact Hessian is cheap there, and Lanczos struggles with the
-        # cluster of eigenvalues near 2*lambda of these losses
-        return hessian_index(system, x, dense_max=1000)
-
+    lbfgs, precondition = quench_settings(definition["minimiser"])
     n_walkers = int(bh.get("walkers", 1))
     name = f"{landscape.name} run {args.run} chunk {args.chunk}"
     previous = None
@@ -110,6 +109,11 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
             raise LflError(f"{args.previous}: walker has {previous[0].x.size} weights, the landscape {system.n_dof}")
     states = None
     if n_walkers == 1:
+        quench = make_quench(system, lbfgs, precondition)
+
+        def verify(x):
+            return hessian_index(system, x, dense_max=VERIFY_DENSE_MAX)
+
         # chunk k of run r draws from its own stream: chunks continue each other exactly
         rng = np.random.default_rng([int(bh["seed"]), args.run, args.chunk])
         report = BasinHoppingReport()
@@ -126,13 +130,12 @@ def run_basin_hopping(args: argparse.Namespace) -> int:
         from lfl.explore.basin_hopping import combined_report
         from lfl.explore.lockstep import check_lockstep, lockstep_basin_hopping
 
-        lbfgs, precondition = quench_settings(definition["minimiser"])
         check_lockstep(system, lbfgs, precondition)
         # walker w of run r, chunk k: its own stream, so chunks continue each other exactly
         rngs = [np.random.default_rng([int(bh["seed"]), args.run, args.chunk, w]) for w in range(n_walkers)]
         starts = previous or [system.random_weights(rng, 1.0) for rng in rngs]
         reports = lockstep_basin_hopping(system, list(zip(starts, rngs)), n_steps=args.steps, settings=settings,
-                                         lbfgs=lbfgs, dense_max=1000, name=name)
+                                         lbfgs=lbfgs, dense_max=VERIFY_DENSE_MAX, name=name)
         report = combined_report(reports)
         states = [r.state for r in reports]
     identity = definition["identity"]

@@ -165,9 +165,7 @@ class MLPSystem(System):
         if xs.ndim != 2 or xs.shape[1] != self.n_dof or slots.shape != (xs.shape[0],):
             raise LflError(f"fill_tapes needs xs (m, {self.n_dof}) and m slots, got {xs.shape} and {slots.shape}")
         var_index, n_full, sizes, xt, labels, _, blas_first, _ = self.kernel_args
-        for row, slot in enumerate(slots.tolist()):
-            _k.fill_tapes_kernel(xs[row : row + 1], tapes[slot : slot + 1], var_index, n_full, sizes, xt, labels,
-                                 blas_first)
+        _k.fill_tapes_kernel(xs, slots, tapes, var_index, n_full, sizes, xt, labels, blas_first)
 
     def hessian_vector_batch(self, vs: np.ndarray, slots: np.ndarray, tapes: np.ndarray) -> np.ndarray:
         """Exact Hessian @ vs[m] at the point whose tape is tapes[slots[m]], for every row m, in one

@@ -179,11 +179,11 @@ def hessian_vector_kernel(x, v, hv_out, var_index, n_full, sizes, xt, labels, la
 
 
 @njit(cache=True)
-def fill_tapes_kernel(xs, tapes, var_index, n_full, sizes, xt, labels, blas_first):
-    """The forward/backward tape of every row of xs (m, n_dof) into the rows of tapes
-    (m, work_size): what :func:`batch_hessian_vector_kernel` multiplies at."""
+def fill_tapes_kernel(xs, slots, tapes, var_index, n_full, sizes, xt, labels, blas_first):
+    """The forward/backward tape of every row m of xs (m, n_dof) into tapes[slots[m]] (tapes:
+    (n, work_size)): what :func:`batch_hessian_vector_kernel` multiplies at."""
     for m in range(xs.shape[0]):
-        _fill_tape(xs[m], var_index, n_full, sizes, xt, labels, blas_first, tapes[m])
+        _fill_tape(xs[m], var_index, n_full, sizes, xt, labels, blas_first, tapes[slots[m]])
 
 
 @njit(cache=True)
