@@ -129,9 +129,9 @@ def build(url: str, n_minima: int, n_ts: int) -> None:
           f"{n_ts:,} TS in {ts_s:.0f} s, metrics in {time.perf_counter() - start - minima_s - ts_s:.0f} s")
 
 
-def run_steps(url: str, work: Path, timeout: float) -> None:
+def run_steps(url: str, work: Path, timeout: float, steps: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    for step in STEPS:
+    for step in steps:
         try:
             done = subprocess.run([sys.executable, "-c", STEP, step, url, str(work)], capture_output=True, text=True,
                                   env=env, timeout=timeout)
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--step-timeout", type=float, default=600.0, help="seconds before a step is stopped")
     parser.add_argument("--pg-url", default=os.environ.get("LFL_TEST_PG_URL", PG_DEFAULT))
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="the steps to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -159,12 +160,12 @@ def main() -> None:
             print("== SQLite")
             url = f"sqlite:///{work / 'scale.sqlite'}"
             build(url, args.minima, args.ts)
-            run_steps(url, work / "sqlite", args.step_timeout)
+            run_steps(url, work / "sqlite", args.step_timeout, args.steps)
         if args.backend in ("postgres", "both"):
             with postgres_schema(args.pg_url, "lfl_scale") as url:
                 print("== PostgreSQL")
                 build(url, args.minima, args.ts)
-                run_steps(url, work / "postgres", args.step_timeout)
+                run_steps(url, work / "postgres", args.step_timeout, args.steps)
 
 
 if __name__ == "__main__":

@@ -231,3 +231,53 @@ def test_distance_is_measured_only_between_components_and_never_for_failed_out_p
                  max_failures=1)
     assert pairs == [(10, 12)]
     assert sorted(calls) == [(0.0, 3.0), (0.0, 6.0), (1.0, 6.0)]
+
+
+def _brute_nearest_other_component(coords, labels, a, k):
+    d = np.linalg.norm(coords - coords[a], axis=1)
+    others = np.flatnonzero(labels != labels[a])
+    return set(others[np.argsort(d[others], kind="stable")[:k]].tolist())
+
+
+@pytest.mark.parametrize("dominant", [False, True])
+def test_sparse_candidates_hold_each_searching_minimums_nearest_and_join_every_island(dominant):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as scipy_components
+
+    from lfl.explore.connection_strategy import candidate_edges
+
+    rng = np.random.default_rng(11)
+    k = 4
+    # three far-apart clusters (210, 110, 80 minima): nearest-neighbour lists alone never leave one
+    cluster = np.repeat([0, 1, 2], [210, 110, 80])
+    m = cluster.size
+    coords = rng.standard_normal((m, 5)) + 40.0 * cluster[:, None]
+    if dominant:  # cluster 0 is one component (more than half the minima), every other minimum alone
+        labels = np.concatenate([np.zeros(210, dtype=np.int64), np.arange(1, 191)])
+    else:
+        labels = np.arange(m) // 2  # pairs of minima, each pair inside one cluster
+    i, j, d = candidate_edges(coords, None, max_dense=10, n_candidates=k, labels=labels)
+    pairs = set(zip(i.tolist(), j.tolist()))
+    assert np.all(i < j) and len(pairs) == i.size and np.all(labels[i] != labels[j])
+    np.testing.assert_allclose(d, np.linalg.norm(coords[i] - coords[j], axis=1), rtol=0, atol=1e-12)
+    searching = np.flatnonzero(labels != 0) if dominant else np.arange(m)
+    for a in searching.tolist():
+        for b in _brute_nearest_other_component(coords, labels, a, k):
+            assert (min(a, b), max(a, b)) in pairs
+    if dominant:  # the dominant component keeps no lists: at most k pairs per other minimum, plus the joins
+        assert i.size <= k * searching.size + 2
+    # components and candidates form one connected graph
+    n_comp = int(labels.max()) + 1
+    graph = coo_matrix((np.ones(i.size), (labels[i], labels[j])), shape=(n_comp, n_comp))
+    assert scipy_components(graph, directed=False)[0] == 1
+    # the clusters are joined by exactly the two edges of the clusters' minimum spanning tree (brute force)
+    full = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=2)
+    closest = {(a, b): np.unravel_index(np.argmin(full[np.ix_(cluster == a, cluster == b)]),
+                                        ((cluster == a).sum(), (cluster == b).sum()))
+               for a, b in ((0, 1), (0, 2), (1, 2))}
+    closest = {key: (int(np.flatnonzero(cluster == key[0])[r]), int(np.flatnonzero(cluster == key[1])[c]))
+               for key, (r, c) in closest.items()}
+    length = {key: full[a, b] for key, (a, b) in closest.items()}
+    tree = sorted(length, key=length.get)[:2]
+    crossing = {(int(a), int(b)) for a, b in zip(i.tolist(), j.tolist()) if cluster[a] != cluster[b]}
+    assert crossing == {closest[key] for key in tree}

@@ -24,8 +24,11 @@ for [2,10,4] measured on a busy machine), or plain Euclidean when None. Pairs in
 and failed-out pairs are never measured. Up to ``max_dense`` minima every other pair is measured
 (at most m^2/2 calls: 125,000, about 25 s, for 500 minima none of them joined); beyond that, the
 candidate edges are each minimum's ``n_candidates`` nearest minima of other components by plain
-Euclidean distance of the stored coordinates, plus the edges of a plain-distance minimum spanning
-tree (so that every component stays reachable), measured with ``distance``.
+Euclidean distance of the stored coordinates (a component holding half the minima or more keeps no
+lists of its own: its pairs come from the other minima's lists, so a grown landscape of one large
+component and a few stragglers costs m x stragglers distances, not m^2), plus the shortest edges
+that join the islands those lists leave (Boruvka's rounds: edges of a minimum spanning tree, so every
+component stays reachable), measured with ``distance``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from lfl.errors import LflError
 
@@ -104,8 +107,10 @@ def candidate_edges(
     """(i, j, d) with i < j between different components (``labels``; None: all distinct), none in ``exclude``.
 
     Up to max_dense minima: every such pair. Beyond: each minimum's n_candidates nearest minima of
-    other components by plain distance, plus the edges of a plain-distance spanning tree of the
-    components. Pairs inside a component are never measured: they cost nothing on any path.
+    other components by plain distance (no lists of a component holding half the minima or more:
+    its pairs come from the others' lists), plus the shortest plain-distance edges that join the
+    islands those lists leave (Boruvka). Pairs inside a component are never measured: they cost
+    nothing on any path.
     """
     m = coords.shape[0]
     labels = np.arange(m) if labels is None else np.asarray(labels, dtype=np.int64)
@@ -114,63 +119,112 @@ def candidate_edges(
         between = labels[i] != labels[j]
         i, j = i[between].astype(np.int64), j[between].astype(np.int64)
     else:
-        # Many minima: pre-select by plain distance in blocks of rows (m x block memory), measure only those.
-        k = min(int(n_candidates), m - 1)
-        squares = np.einsum("ij,ij->i", coords, coords)
-        pairs: set[tuple[int, int]] = set()
-        block = 256
-        for start in range(0, m, block):
-            rows = coords[start : start + block]
-            d2 = squares[start : start + block, None] + squares[None, :] - 2.0 * rows @ coords.T
-            d2[labels[start : start + block, None] == labels[None, :]] = np.inf  # same component (and self)
-            nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
-            for r, row in enumerate(nearest.tolist()):
-                a = start + r
-                pairs.update((min(a, b), max(a, b)) for b in row if np.isfinite(d2[r, b]))
-        # Nearest-neighbour lists can split into islands (a cluster whose members are all each other's
-        # nearest): the edges of a plain-distance spanning tree join them.
-        pairs.update(_spanning_tree_pairs(coords, labels))
-        ordered = sorted(p for p in pairs if labels[p[0]] != labels[p[1]])
-        i = np.array([p[0] for p in ordered], dtype=np.int64)
-        j = np.array([p[1] for p in ordered], dtype=np.int64)
+        i, j = _sparse_candidates(coords, labels, min(int(n_candidates), m - 1))
     if exclude:
-        keep = np.array([(a, b) not in exclude for a, b in zip(i.tolist(), j.tolist())], dtype=bool)
+        excluded = np.array([min(a, b) * m + max(a, b) for a, b in exclude], dtype=np.int64)
+        keep = ~np.isin(i * m + j, excluded)
         i, j = i[keep], j[keep]
     if distance is None:
-        d = np.linalg.norm(coords[i] - coords[j], axis=1)
+        chunk = max(1, BLOCK_ENTRIES // max(1, coords.shape[1]))
+        d = np.concatenate([np.empty(0)] + [np.linalg.norm(coords[i[s:s + chunk]] - coords[j[s:s + chunk]], axis=1)
+                                            for s in range(0, i.size, chunk)])
     else:
         d = np.array([distance(coords[a], coords[b]) for a, b in zip(i.tolist(), j.tolist())], dtype=np.float64)
     return i, j, d
 
 
-def _spanning_tree_pairs(coords: np.ndarray, labels: np.ndarray) -> list[tuple[int, int]]:
-    """Edges (i < j) of a minimum spanning tree under plain distance, zero inside a component.
+BLOCK_ENTRIES = 1 << 24  # squared distances held at once by a blockwise search (128 MB)
 
-    Prim: O(m^2 n) time, O(m) memory. Its edges between components join every component.
+
+def _blockwise_nearest(
+    coords: np.ndarray, rows: np.ndarray, cols: np.ndarray, groups: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, col, squared distance) of each row's k nearest cols outside its own group (fewer where
+    fewer exist); plain Euclidean distance, computed in blocks of rows (BLOCK_ENTRIES at once)."""
+    k = min(k, cols.size)
+    if rows.size == 0 or k == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    col_coords, col_groups = coords[cols], groups[cols]
+    col_squares = np.einsum("ij,ij->i", col_coords, col_coords)
+    block = max(1, BLOCK_ENTRIES // cols.size)
+    found_rows, found_cols, found_d2 = [], [], []
+    for start in range(0, rows.size, block):
+        mine = rows[start : start + block]
+        x = coords[mine]
+        d2 = np.einsum("ij,ij->i", x, x)[:, None] + col_squares[None, :] - 2.0 * (x @ col_coords.T)
+        d2[groups[mine][:, None] == col_groups[None, :]] = np.inf
+        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < cols.size else np.broadcast_to(
+            np.arange(cols.size), (mine.size, cols.size))
+        near_d2 = np.take_along_axis(d2, nearest, axis=1)
+        finite = np.isfinite(near_d2)
+        found_rows.append(np.broadcast_to(mine[:, None], nearest.shape)[finite])
+        found_cols.append(cols[nearest[finite]])
+        found_d2.append(np.maximum(near_d2[finite], 0.0))
+    return np.concatenate(found_rows), np.concatenate(found_cols), np.concatenate(found_d2)
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unordered pairs (i < j), each once, sorted."""
+    keys = np.unique(np.minimum(a, b) * m + np.maximum(a, b))
+    return keys // m, keys % m
+
+
+def _sparse_candidates(coords: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (i < j) between components for many minima: nearest-neighbour lists, islands joined.
+
+    Each minimum's k nearest minima of other components (plain distance), except that when one
+    component holds at least half of the minima its members' own lists are left out: pairs with it
+    come from the other minima's lists. That keeps the search at m x (minima outside it) distances
+    instead of m^2, and the measured candidates at about k per minimum outside it instead of k per
+    minimum (a grown landscape is one large component and a few stragglers).
     """
     m = coords.shape[0]
-    squares = np.einsum("ij,ij->i", coords, coords)
+    sizes = np.bincount(labels)
+    largest = int(np.argmax(sizes))
+    searching = np.flatnonzero(labels != largest) if 2 * sizes[largest] >= m else np.arange(m)
+    a, b, _ = _blockwise_nearest(coords, searching, np.arange(m), labels, k)
+    i, j = _unique_pairs(a, b, m)
+    # Nearest-neighbour lists can split into islands (a cluster whose members are all each other's
+    # nearest): join them by their shortest edges out.
+    ji, jj = _island_joins(coords, labels, i, j)
+    return _unique_pairs(np.concatenate([i, ji]), np.concatenate([j, jj]), m)
 
-    def squared_from(k: int) -> np.ndarray:
-        squared = squares + squares[k] - 2.0 * (coords @ coords[k])
-        squared[labels == labels[k]] = 0.0
-        return squared
 
-    in_tree = np.zeros(m, dtype=bool)
-    in_tree[0] = True
-    best = squared_from(0)
-    parent = np.zeros(m, dtype=np.int64)
-    edges = []
-    for _ in range(m - 1):
-        best[in_tree] = np.inf
-        k = int(np.argmin(best))
-        edges.append((min(k, int(parent[k])), max(k, int(parent[k]))))
-        in_tree[k] = True
-        candidate = squared_from(k)
-        closer = candidate < best
-        best[closer] = candidate[closer]
-        parent[closer] = k
-    return edges
+def _island_joins(
+    coords: np.ndarray, labels: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs that join the islands of (components + edges i-j) into one, by plain distance.
+
+    Boruvka's rounds: every island but the largest adds its shortest edge to another island (an
+    edge of a minimum spanning tree of the minima, zero cost inside components, by the cut
+    property); islands merge; repeat. One round costs (minima outside the largest island) x m
+    distances, and each round at least halves the number of islands.
+    """
+    n_comp = int(labels.max()) + 1
+    edges_a, edges_b = [labels[i]], [labels[j]]
+    joins_a, joins_b = [], []
+    while True:
+        a, b = np.concatenate(edges_a), np.concatenate(edges_b)
+        graph = csr_matrix((np.ones(a.size), (a, b)), shape=(n_comp, n_comp))
+        n_islands, island_of_component = connected_components(graph, directed=False)
+        if n_islands == 1:
+            break
+        island = island_of_component[labels]
+        largest = int(np.argmax(np.bincount(island)))
+        rows, cols, d2 = _blockwise_nearest(coords, np.flatnonzero(island != largest), np.arange(coords.shape[0]),
+                                            island, 1)
+        # the shortest edge out of each island (ties: the lowest row, then column)
+        order = np.lexsort((cols, rows, d2, island[rows]))
+        rows, cols = rows[order], cols[order]
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = island[rows[1:]] != island[rows[:-1]]
+        joins_a.append(rows[first])
+        joins_b.append(cols[first])
+        edges_a.append(labels[rows[first]])
+        edges_b.append(labels[cols[first]])
+    if not joins_a:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(joins_a), np.concatenate(joins_b)
 
 
 def _shortest_path_gaps(
