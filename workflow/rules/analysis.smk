@@ -1,6 +1,7 @@
 # Analysis stage: metrics of every minimum (a database writer, after the landscape's last ingest) ->
 # a summary table per study, disconnectivity graphs per landscape, panels and box plots per study.
 # Everything after the metrics reads the database, so it covers a landscape grown over many runs.
+import re
 import shlex
 
 from lfl.analysis.figures import graph_stems, study_stems
@@ -33,6 +34,17 @@ def table_paths(study):
 
 def figure_files(folder, stems):
     return [f"{folder}/{stem}{suffix}" for stem in stems for suffix in (".png", ".svg")]
+
+
+def reported_figures(folder, stems, category, subcategory):
+    """figure_files, with each PNG in the Snakemake report under its caption (workflow/report/<figure>.rst)."""
+    files = []
+    for stem in stems:
+        caption = re.sub(r"_(train|test)_auc$", "", stem)
+        files.append(report(f"{folder}/{stem}.png", caption=f"../report/{caption}.rst", category=category,
+                            subcategory=subcategory, labels={"figure": stem.replace("_", " ")}))
+        files.append(f"{folder}/{stem}.svg")
+    return files
 
 
 def plot_arguments(analysis):
@@ -85,7 +97,8 @@ rule summary_table:
     input:
         lambda wildcards: [metrics_receipt(name) for name in study_landscapes(wildcards.study)],
     output:
-        csv=f"{R}/tables/{{study}}.csv",
+        csv=report(f"{R}/tables/{{study}}.csv", caption="../report/summary_table.rst", category="Study {study}",
+                   subcategory="Summary table", labels={"table": "{study}"}),
         md=f"{R}/tables/{{study}}.md",
     params:
         db=DB_ARGUMENT,
@@ -108,7 +121,7 @@ rule disconnectivity_graphs:
     input:
         metrics_receipt("{landscape}"),
     output:
-        figure_files(graph_folder("{landscape}"), graph_stems()),
+        reported_figures(graph_folder("{landscape}"), graph_stems(), "Landscapes", "{landscape}"),
     params:
         db=DB_ARGUMENT,
         plot=lambda wildcards: plot_arguments(LANDSCAPES[wildcards.landscape].analysis),
@@ -126,7 +139,7 @@ rule study_figures:
     input:
         lambda wildcards: [metrics_receipt(name) for name in study_landscapes(wildcards.study)],
     output:
-        figure_files(study_figure_folder("{study}"), study_stems()),
+        reported_figures(study_figure_folder("{study}"), study_stems(), "Study {study}", "Figures"),
     params:
         db=DB_ARGUMENT,
         plot=lambda wildcards: plot_arguments(config["studies"][wildcards.study]["analysis"]),
