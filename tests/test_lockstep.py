@@ -59,8 +59,13 @@ def assert_same_walks(serial, lockstep, system):
         assert [m.step for m in one.minima] == [m.step for m in many.minima]
         for a, b in zip(one.minima, many.minima, strict=True):
             assert b.energy == pytest.approx(a.energy, rel=1e-11)
-            assert system.distance(a.x, b.x) < 1e-6  # the landscape's identity rule (tolerance 1e-3 or so)
-            assert b.lowest_eigenvalue == pytest.approx(a.lowest_eigenvalue, rel=1e-6)
+            # A converged quench fixes its point only to about |gradient| / (lowest curvature) along the
+            # softest mode: two sums in another order (a stacked BLAS product) may stop that far apart.
+            # Seen: 2.7e-6 apart at rms gradient 9e-10 and lowest eigenvalue 1.3e-3 (CI, a loaded machine).
+            spread = 10.0 * np.sqrt(a.x.size) * max(a.rms_gradient, b.rms_gradient) / a.lowest_eigenvalue
+            assert system.distance(a.x, b.x) < max(1e-6, spread) < 1e-3  # 1e-3: the identity rule's scale
+            # the eigenvalue moves with the point: by its third derivative times that distance
+            assert b.lowest_eigenvalue == pytest.approx(a.lowest_eigenvalue, rel=1e-3)
         assert many.state.step_size == one.state.step_size and many.state.steps_done == one.state.steps_done
         assert many.state.energy == pytest.approx(one.state.energy, rel=1e-11)
 
