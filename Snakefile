@@ -1,7 +1,4 @@
 # lfl workflow: every rule lives in workflow/rules; the science lives in the `lfl` package.
-# `snakemake --report report.html`: every table and figure with its caption (workflow/report/)
-report: "workflow/report/workflow.rst"
-
 include: "workflow/rules/common.smk"
 # an included file's first rule is not the default target unless the include says so
 include: "workflow/rules/all.smk", overwrite_default_target=True
